@@ -1,0 +1,1 @@
+"""One sub-package per external system: client, errors, emulator, settings."""

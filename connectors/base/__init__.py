@@ -1,0 +1,1 @@
+"""What every connector shares: the error taxonomy, retry policy and emulator server plumbing."""

@@ -1,0 +1,118 @@
+"""The shared shape of a connector client: httpx, auth with one refresh, metrics, retries.
+
+A connector subclasses ``ApiClient`` and supplies ``authenticate`` (returns headers) and
+``classify`` (turns a failed response into a ``ConnectorError`` via its ``ErrorTable``).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from typing import Any
+
+import httpx
+
+from connectors.base.errors import Action, ConnectorError
+from connectors.base.retry import RetryPolicy, call_with_retry
+from stream import metrics
+
+
+class ApiClient(ABC):
+    system: str = "api"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+        self._auth_headers: dict[str, str] | None = None
+        self.retry_policy = retry or RetryPolicy()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self._http
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @abstractmethod
+    async def authenticate(self) -> dict[str, str]:
+        """Obtain credentials; return the headers that carry them."""
+
+    @abstractmethod
+    def classify(self, response: httpx.Response) -> ConnectorError | None:
+        """None for a success, else the classified error."""
+
+    def observe(self, response: httpx.Response) -> None:  # noqa: B027 - optional hook
+        """Hook for headers every response carries (e.g. Salesforce limits)."""
+
+    async def invalidate_token(self) -> None:
+        self._auth_headers = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str | None = None,
+        retry: bool = True,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send with auth; re-authenticate once on an expired token; retry when retriable."""
+        label = endpoint or path
+        if not retry:
+            return await self._send_authenticated(method, path, label, **kwargs)
+
+        def on_retry(_: BaseException) -> None:
+            metrics.EXTERNAL_RETRIES.labels(self.system, label).inc()
+
+        return await call_with_retry(
+            lambda: self._send_authenticated(method, path, label, **kwargs),
+            self.retry_policy,
+            on_retry,
+        )
+
+    async def _send_authenticated(
+        self, method: str, path: str, label: str, **kwargs: Any
+    ) -> httpx.Response:
+        try:
+            return await self._send_once(method, path, label, **kwargs)
+        except ConnectorError as exc:
+            if exc.action is not Action.REFRESH_TOKEN:
+                raise
+            await self.invalidate_token()
+            return await self._send_once(method, path, label, **kwargs)
+
+    async def _send_once(self, method: str, path: str, label: str, **kwargs: Any) -> httpx.Response:
+        if self._auth_headers is None:
+            self._auth_headers = await self.authenticate()
+        headers = {**self._auth_headers, **kwargs.pop("headers", {})}
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.TransportError:
+            metrics.EXTERNAL_CALLS.labels(self.system, label, "transport_error").inc()
+            raise
+        finally:
+            metrics.EXTERNAL_CALL_SECONDS.labels(self.system, label).observe(
+                time.perf_counter() - started
+            )
+        self.observe(response)
+        error = self.classify(response)
+        if error is None:
+            metrics.EXTERNAL_CALLS.labels(self.system, label, "ok").inc()
+            return response
+        metrics.EXTERNAL_CALLS.labels(self.system, label, error.action.value).inc()
+        if error.action is Action.RATE_LIMITED:
+            metrics.EXTERNAL_THROTTLED.labels(self.system).inc()
+        raise error

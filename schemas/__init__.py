@@ -1,0 +1,1 @@
+"""Pydantic models for every record that crosses a topic."""

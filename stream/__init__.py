@@ -1,0 +1,1 @@
+"""The Faust application, settings, topics, topology and the embedded broker launcher."""

@@ -1,0 +1,111 @@
+"""Every Prometheus metric paystream exports, defined once at import.
+
+Names follow Prometheus conventions (unit suffix, ``_total`` for counters). Workers each serve
+their own registry at ``/metrics``; Prometheus adds ``instance``, so workers never collide.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+EVENTS_IN = Counter(
+    "paystream_events_in_total", "Events an agent received.", ["agent"], registry=REGISTRY
+)
+EVENTS_OUT = Counter(
+    "paystream_events_out_total",
+    "Events an agent emitted or delivered.",
+    ["agent"],
+    registry=REGISTRY,
+)
+EVENTS_FAILED = Counter(
+    "paystream_events_failed_total",
+    "Events an agent could not process.",
+    ["agent"],
+    registry=REGISTRY,
+)
+PROCESSING_SECONDS = Histogram(
+    "paystream_processing_seconds",
+    "Time an agent spent on one event or batch.",
+    ["agent"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+SINK_BATCH_SIZE = Histogram(
+    "paystream_sink_batch_size",
+    "Records per sink batch.",
+    ["sink"],
+    buckets=(1, 5, 10, 25, 50, 100, 150, 200),
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "paystream_consumer_lag_messages",
+    "Messages behind the end of each partition.",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)
+EXTERNAL_CALLS = Counter(
+    "paystream_external_calls_total",
+    "Calls to external APIs by outcome.",
+    ["system", "endpoint", "outcome"],
+    registry=REGISTRY,
+)
+EXTERNAL_CALL_SECONDS = Histogram(
+    "paystream_external_call_seconds",
+    "Latency of external API calls.",
+    ["system", "endpoint"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+EXTERNAL_RETRIES = Counter(
+    "paystream_external_retries_total",
+    "Retries of external API calls.",
+    ["system", "endpoint"],
+    registry=REGISTRY,
+)
+EXTERNAL_THROTTLED = Counter(
+    "paystream_external_throttled_total",
+    "Calls refused for rate or quota limits.",
+    ["system"],
+    registry=REGISTRY,
+)
+DEAD_LETTERS = Counter(
+    "paystream_dead_letters_total",
+    "Records parked on a dead-letter topic.",
+    ["topic", "reason"],
+    registry=REGISTRY,
+)
+SALESFORCE_API_USED = Gauge(
+    "paystream_salesforce_api_requests_used",
+    "Salesforce API requests used (Sforce-Limit-Info).",
+    registry=REGISTRY,
+)
+SALESFORCE_API_LIMIT = Gauge(
+    "paystream_salesforce_api_requests_limit",
+    "Salesforce API request limit (Sforce-Limit-Info).",
+    registry=REGISTRY,
+)
+PAYTRACE_WATERMARK_LAG = Gauge(
+    "paystream_paytrace_watermark_lag_seconds",
+    "How far the PayTrace poll watermark trails now.",
+    registry=REGISTRY,
+)
+CHARGES = Counter(
+    "paystream_charges_total", "Charge commands by outcome.", ["outcome"], registry=REGISTRY
+)
+LEDGER_PENDING = Gauge(
+    "paystream_ledger_pending_keys", "Charge ledger keys still PENDING.", registry=REGISTRY
+)
+
+
+def render() -> bytes:
+    return generate_latest(REGISTRY)

@@ -1,0 +1,110 @@
+"""Worker settings: Kafka, processing and the worker's own web server.
+
+Every value comes from the environment (``PAYSTREAM_*``) or from a TOML/YAML file named by
+``PAYSTREAM_CONFIG``; the environment wins. Connector settings live beside each connector.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+CONFIG_ENV = "PAYSTREAM_CONFIG"
+
+
+def config_file_values(section: str | None = None) -> dict[str, Any]:
+    """Values from the file named by ``PAYSTREAM_CONFIG`` (a section of it when given)."""
+    name = os.environ.get(CONFIG_ENV)
+    if not name:
+        return {}
+    path = Path(name)
+    text = path.read_text()
+    if path.suffix == ".toml":
+        import tomllib
+
+        data: Any = tomllib.loads(text)
+    else:
+        data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    if section is None:
+        return {k: v for k, v in data.items() if not isinstance(v, dict)}
+    value = data.get(section, {})
+    return value if isinstance(value, dict) else {}
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], section: str | None) -> None:
+        super().__init__(settings_cls)
+        self._values = config_file_values(section)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._values.items() if k in self.settings_cls.model_fields}
+
+
+class FileBackedSettings(BaseSettings):
+    """Base for every settings class: environment first, then the config file section."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        section = settings_cls.model_config.get("title")
+        return (init_settings, env_settings, _FileSource(settings_cls, section))
+
+
+class KafkaSettings(FileBackedSettings):
+    """Where Kafka is. No bootstrap means: start the embedded broker."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYSTREAM_KAFKA_", title="kafka")
+
+    bootstrap: str | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    topic_prefix: str = "paystream"
+    embedded_data_dir: Path = Path(".paystream/broker")
+    embedded_port: int = 0
+
+
+class WorkerSettings(FileBackedSettings):
+    """How a worker processes: guarantee, web port for /metrics, batching."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYSTREAM_", title="worker")
+
+    app_id: str = "paystream"
+    # exactly_once: the dedupe and charge-ledger tables commit atomically with what the agent
+    # emitted, so a crash can never leave a table saying "done" for an event nobody sent.
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    data_dir: Path = Path(".paystream/worker")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    mapping_file: Path | None = None
+    sink_batch_size: int = Field(default=200, ge=1, le=200)
+    sink_batch_seconds: float = Field(default=1.0, gt=0)
+    poll_interval_seconds: float = Field(default=5.0, gt=0)
+    poll_overlap_seconds: float = Field(default=120.0, ge=0)
+    producer_linger_ms: int = 10
+    producer_max_batch_size: int = 256 * 1024
