@@ -1,0 +1,37 @@
+"""The Faust application, configured only from settings."""
+
+from __future__ import annotations
+
+import faust
+
+from stream.kafka import faust_credentials
+from stream.settings import KafkaSettings, WorkerSettings
+
+
+def create_app(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> faust.App:
+    """A Faust app for ``bootstrap``; agents are attached by ``stream.topology.build``."""
+    return faust.App(
+        worker.app_id,
+        broker=f"kafka://{bootstrap}",
+        broker_credentials=faust_credentials(kafka),
+        processing_guarantee=worker.processing_guarantee,
+        # Tables live in memory and are rebuilt from their changelog topics on start.
+        store="memory://",
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication_factor,
+        # Every topic is created by us with the right partition count (stream/topics.py);
+        # Faust would otherwise create missing ones with a single partition.
+        topic_allow_declare=False,
+        topic_disable_leader=False,
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        producer_linger_ms=worker.producer_linger_ms,
+        producer_max_batch_size=worker.producer_max_batch_size,
+        web_enabled=True,
+        web_host=worker.web_host,
+        web_port=worker.web_port,
+        web_bind=worker.web_host,
+        datadir=str(worker.data_dir),
+        autodiscover=False,
+        stream_wait_empty=False,
+    )
