@@ -1,0 +1,32 @@
+"""Where PayTrace is and how to log in: env ``PAYSTREAM_PAYTRACE_*`` or the ``paytrace`` section."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from stream.settings import FileBackedSettings
+
+
+class PayTraceSettings(FileBackedSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYSTREAM_PAYTRACE_", title="paytrace")
+
+    base_url: str = "https://api.paytrace.com"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    integrator_id: str | None = None
+    # PayTrace reports created/settled times in the merchant's local time, without an offset.
+    timezone: str = "UTC"
+    timeout: float = Field(default=30.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
