@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -25,6 +26,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 log = logging.getLogger(__name__)
 
 _HARMLESS_STDERR = ("GLIBC_2.39",)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: Linux sends it SIGTERM when its parent dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
 
 
 def broker_binary() -> Path:
@@ -107,6 +118,8 @@ class EmbeddedBroker:
             stdout=log_file,
             stderr=log_file,
             start_new_session=True,
+            # Even a SIGKILLed parent must not leave a broker behind.
+            preexec_fn=_die_with_parent,
         )
         log_file.close()
         log.info("embedded broker pid %s on %s", self._proc.pid, self.bootstrap)
