@@ -1,0 +1,19 @@
+"""Settings of one emulated org."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class EmulatorConfig(BaseModel):
+    client_id: str = "paystream-demo"
+    client_secret: str = "demo-secret"
+    jwt_public_key: str | None = None  # PEM; enables the JWT bearer flow
+    api_limit: int = 100000  # daily API requests (Sforce-Limit-Info's M)
+    data_dir: Path | None = None  # None: in-memory SQLite
+    extra_fields: dict[str, list[str]] = Field(
+        default_factory=lambda: {"Payment__c": ["SalesRepID__c", "Campaign_Source__c"]}
+    )
+    change_event_retention_hours: float = 72
