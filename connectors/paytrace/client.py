@@ -24,7 +24,7 @@ from pydantic import BaseModel, SecretStr
 
 from connectors.base.errors import Action, ConnectorError
 from connectors.base.http import ApiClient
-from connectors.base.retry import RetryPolicy
+from connectors.base.retry import RetryPolicy, call_with_retry
 from connectors.paytrace.errors import SYSTEM, classify_response
 from connectors.paytrace.models import (
     API_DATE_FORMAT,
@@ -158,9 +158,25 @@ class PayTraceClient(ApiClient):
         retry: bool = True,
         **kwargs: Any,
     ) -> httpx.Response:
-        if self._auth_headers is not None and time.monotonic() >= self._token_expires_at:
-            await self.invalidate_token()
-        return await super().request(method, path, endpoint=endpoint, retry=retry, **kwargs)
+        """Send with auth and retries; log in again ahead of the token's stated expiry.
+
+        Retries run here, with a coroutine function: tenacity 9 treats the base class's
+        ``lambda: coroutine`` as a plain function and would neither await nor retry it.
+        """
+        label = endpoint or path
+
+        async def attempt() -> httpx.Response:
+            if self._auth_headers is not None and time.monotonic() >= self._token_expires_at:
+                await self.invalidate_token()
+            return await self._send_authenticated(method, path, label, **kwargs)
+
+        if not retry:
+            return await attempt()
+
+        def on_retry(_: BaseException) -> None:
+            metrics.EXTERNAL_RETRIES.labels(self.system, label).inc()
+
+        return await call_with_retry(attempt, self.retry_policy, on_retry)
 
     async def _post(
         self,
