@@ -462,11 +462,17 @@ class PayTraceClient(ApiClient):
     # --- exports ---------------------------------------------------------------------------
 
     async def export_by_id(self, transaction_id: int) -> ExportedTransaction | None:
-        export = await self._post(
-            "/v1/transactions/export/by_id",
-            {"transaction_id": transaction_id},
-            TransactionExport,
-        )
+        """The transaction as exports show it now; None when PayTrace does not know the id."""
+        try:
+            export = await self._post(
+                "/v1/transactions/export/by_id",
+                {"transaction_id": transaction_id},
+                TransactionExport,
+            )
+        except ConnectorError as exc:
+            if exc.code == "58":
+                return None
+            raise
         return export.transactions[0] if export.transactions else None
 
     async def export_by_date_range(
