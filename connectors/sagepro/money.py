@@ -35,9 +35,13 @@ def parse_money(value: Any) -> Decimal:
             raise MoneyError(f"not a decimal amount: {value!r}") from exc
         if not amount.is_finite():
             raise MoneyError("amount must be finite")
-        if amount != amount.quantize(CENT):
+        try:
+            rounded = amount.quantize(CENT)
+        except InvalidOperation as exc:  # more digits than the context's precision
+            raise MoneyError("amount is out of range") from exc
+        if amount != rounded:
             raise MoneyError("amount has more than two decimal places")
-        return amount.quantize(CENT)
+        return rounded
     raise MoneyError(f"expected an amount, got {type(value).__name__}")
 
 
