@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 Literal = str | int | Decimal | bool | None | date | datetime
@@ -159,7 +159,7 @@ def like_regex(pattern: str) -> re.Pattern[str]:
 
 def _parse_datetime(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class _Parser:
@@ -335,8 +335,8 @@ def literal(value: Literal) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return aware.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, date):
         return value.isoformat()
     escaped = (
@@ -354,7 +354,7 @@ def literal(value: Literal) -> str:
 def render(query: Query) -> str:
     """Text for a parsed query (parse(render(q)) == q)."""
     head = "COUNT()" if query.count else ", ".join(query.fields)
-    parts = [f"SELECT {head} FROM {query.sobject}"]
+    parts = [f"SELECT {head} FROM {query.sobject}"]  # noqa: S608 - SOQL text, not SQL
     if query.where is not None:
         parts.append("WHERE " + _render_condition(query.where))
     if query.order_by:

@@ -7,7 +7,7 @@ calls raise ``SalesforceApiError``; collection calls return a result per record.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base.emulator import Faults
@@ -117,7 +117,7 @@ class Org:
         record_id = make_id(obj.key_prefix, number)
         if lock := self._lock_fault(record_id):
             return Outcome(None, False, [lock])
-        now = format_datetime(datetime.now(timezone.utc))
+        now = format_datetime(datetime.now(UTC))
         record: dict[str, Any] = {name: fd.default for name, fd in obj.fields.items()}
         record.update(
             Id=record_id,
@@ -163,7 +163,7 @@ class Org:
         if lock := self._lock_fault(record_id):
             return Outcome(record_id, False, [lock])
         changed = [k for k, v in values.items() if existing.get(k) != v]
-        now = format_datetime(datetime.now(timezone.utc))
+        now = format_datetime(datetime.now(UTC))
         record = {**existing, **values, "LastModifiedDate": now, "SystemModstamp": now}
         await self.store.replace(record)
         if changed:

@@ -124,7 +124,8 @@ class SalesforceStore:
 
     async def find_by_field(self, sobject: str, field: str, value: object) -> list[dict[str, Any]]:
         rows = await self.base.fetchall(
-            f"SELECT data FROM records WHERE sobject = ? AND json_extract(data, '$.{field}') = ? "
+            # field is a schema-checked external id name, matching the expression index
+            f"SELECT data FROM records WHERE sobject = ? AND json_extract(data, '$.{field}') = ? "  # noqa: S608
             "AND is_deleted = 0 ORDER BY rowid",
             sobject,
             value,
@@ -147,7 +148,8 @@ class SalesforceStore:
         payload: dict[str, Any],
     ) -> int:
         cursor = await self.base.db.execute(
-            "INSERT INTO change_events (entity, change_type, commit_timestamp, transaction_key, payload) "
+            "INSERT INTO change_events "
+            "(entity, change_type, commit_timestamp, transaction_key, payload) "
             "VALUES (?, ?, ?, ?, ?)",
             (
                 entity,

@@ -7,7 +7,7 @@ lookups, uniqueness and row locks need the store and are checked by ``records``.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from connectors.salesforce.emulator.faults import RecordError
@@ -20,7 +20,7 @@ _LONG_DIGITS = re.compile(r"\d{12,}")
 
 def format_datetime(value: datetime) -> str:
     """The API's datetime form: ``2024-05-01T12:00:00.250+0000``."""
-    utc = value.astimezone(timezone.utc)
+    utc = value.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
 
 
@@ -30,7 +30,7 @@ def parse_datetime(text: str) -> datetime:
     if re.search(r"[+-]\d{4}$", cleaned):
         cleaned = cleaned[:-2] + ":" + cleaned[-2:]
     value = datetime.fromisoformat(cleaned)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _masked(value: object) -> str:

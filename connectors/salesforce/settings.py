@@ -1,0 +1,49 @@
+"""Salesforce connection settings (``PAYSTREAM_SALESFORCE_*`` or the ``salesforce`` section)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from stream.settings import FileBackedSettings
+
+
+class SalesforceSettings(FileBackedSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYSTREAM_SALESFORCE_", title="salesforce")
+
+    login_url: str = "https://login.salesforce.com"
+    api_version: str = "v62.0"
+    auth_flow: Literal["client_credentials", "jwt_bearer"] = "client_credentials"
+    client_id: str = ""
+    client_secret: SecretStr | None = None
+    username: str | None = None  # the JWT ``sub``: the integration user
+    private_key_file: Path | None = None
+    private_key: SecretStr | None = None  # PEM; wins over private_key_file
+    jwt_audience: str | None = None  # defaults to login_url
+    timeout: float = 30.0
+    # Sent as ``Sforce-Call-Options: client=<id>``; change events carry it in changeOrigin,
+    # which is how a CDC consumer recognises (and skips) changes paystream made itself.
+    call_options_client: str = "paystream"
+
+    def credentials_problem(self) -> str | None:
+        """What is missing for the chosen flow, or None when the settings can authenticate."""
+        if not self.client_id:
+            return "client_id is required"
+        if self.auth_flow == "client_credentials" and self.client_secret is None:
+            return "client_secret is required for the client_credentials flow"
+        if self.auth_flow == "jwt_bearer":
+            if not self.username:
+                return "username is required for the jwt_bearer flow"
+            if self.private_key is None and self.private_key_file is None:
+                return "private_key or private_key_file is required for the jwt_bearer flow"
+        return None
+
+    def private_key_pem(self) -> str:
+        if self.private_key is not None:
+            return self.private_key.get_secret_value()
+        if self.private_key_file is None:
+            raise ValueError("no private key configured")
+        return self.private_key_file.read_text()
