@@ -197,9 +197,13 @@ class _Parser:
         found = f"unexpected token: '{token.text}'" if token else "unexpected end of query"
         raise SoqlSyntaxError(f"{found} ({what})")
 
-    def name(self) -> str:
+    def name(self, *, allow_keyword: bool = False) -> str:
         token = self.peek()
-        if token is None or token.kind != "name" or token.text.upper() in _KEYWORDS:
+        if (
+            token is None
+            or token.kind != "name"
+            or (token.text.upper() in _KEYWORDS and not allow_keyword)
+        ):
             self.fail("expecting a field or object name")
             raise AssertionError  # unreachable; fail raises
         self.index += 1
@@ -246,7 +250,7 @@ class _Parser:
             while self.punct(","):
                 fields.append(self.name())
         self.expect_keyword("FROM")
-        sobject = self.name()
+        sobject = self.name(allow_keyword=True)  # "FROM Order" names the Order object
         where = self.condition() if self.keyword("WHERE") else None
         order_by: list[OrderItem] = []
         if self.keyword("ORDER"):

@@ -145,15 +145,14 @@ def normalize(
                 readonly,
             ),
         )
+    given = {c: v for c, v in ((_canon(obj, k), v) for k, v in body.items()) if c}
     missing = [
         fd.name
         for fd in obj.fields.values()
         if fd.required
         and fd.default is None
         and (
-            values.get(fd.name) is None
-            if creating
-            else fd.name in values and values[fd.name] is None
+            given.get(fd.name) is None if creating else fd.name in given and given[fd.name] is None
         )
     ]
     if missing:
@@ -165,6 +164,11 @@ def normalize(
             )
         )
     return values, errors
+
+
+def _canon(obj: ObjectDef, key: str) -> str | None:
+    fd = obj.resolve(key) if key != "attributes" else None
+    return fd.name if fd else None
 
 
 def references(obj: ObjectDef, values: dict[str, Any]) -> list[tuple[FieldDef, str]]:
