@@ -7,6 +7,7 @@ call had just succeeded.
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -39,6 +40,7 @@ from connectors.sagepro.settings import SageProSettings
 from stream import metrics
 
 M = TypeVar("M", bound=SageModel)
+log = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-Api-Key"
 COMPANY_HEADER = "X-Company-ID"
@@ -97,6 +99,9 @@ class SageProRestClient(ApiClient):
             transport=transport,
         )
 
+    async def __aenter__(self) -> SageProRestClient:
+        return self
+
     def __repr__(self) -> str:
         return f"SageProRestClient(base_url={str(self.http.base_url)!r})"
 
@@ -128,7 +133,7 @@ class SageProRestClient(ApiClient):
             return await self._send_authenticated(method, path, label, **kwargs)
 
         async def attempt() -> httpx.Response:
-            return await self._send_authenticated(method, path, label, **dict(kwargs))
+            return await self._send_authenticated(method, path, label, **kwargs)
 
         def on_retry(_: BaseException) -> None:
             metrics.EXTERNAL_RETRIES.labels(self.system, label).inc()
@@ -235,7 +240,19 @@ class SageProRestClient(ApiClient):
 
     async def post_payment(self, payment: Payment) -> Payment:
         """Post once per PaymentReference; a repeat returns the payment already stored."""
-        return await self._create("/api/payments", payment)
+        stored = await self._create("/api/payments", payment)
+        if (stored.amount, stored.customer_id) != (payment.amount, payment.customer_id):
+            # Same reference, different money: not a retry. Still the stored one wins (the
+            # ledger cannot hold two), but say so: a reconciler should look at it.
+            log.warning(
+                "sagepro: payment %s already stored with amount %s for %s; sent %s for %s",
+                payment.payment_reference,
+                stored.amount,
+                stored.customer_id,
+                payment.amount,
+                payment.customer_id,
+            )
+        return stored
 
     async def get_payment(self, payment_reference: str) -> Payment | None:
         return await self._get_one("/api/payments", payment_reference, Payment)

@@ -7,6 +7,7 @@ accounts, auth, 5xx and 429 with retries, paging, persistence, and the balance i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
@@ -54,7 +55,6 @@ async def emulator() -> AsyncIterator[EmulatorServer]:
 @pytest.fixture
 async def sage(emulator: EmulatorServer) -> AsyncIterator[SageProRestClient]:
     async with SageProRestClient(emulator.base_url, KEY, retry=FAST) as client:
-        assert isinstance(client, SageProRestClient)
         yield client
 
 
@@ -215,6 +215,19 @@ async def test_duplicate_payment_returns_the_existing_one(
     body = response.json()
     assert response.status_code == 409 and body["error"]["code"] == "DUPLICATE_PAYMENT"
     assert body["existing"]["PaymentReference"] == "T1" and body["existing"]["Memo"] == "first"
+
+
+async def test_concurrent_duplicate_posts_apply_once(
+    sage: SageProRestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _invoice(sage)
+    results = await asyncio.gather(*(sage.post_payment(_pay("T1", "30.00")) for _ in range(5)))
+    assert all(result == results[0] for result in results)
+    invoice = await sage.get_invoice("INV-1")
+    assert invoice is not None and invoice.amount_paid == Decimal("30.00")
+    reused = await sage.post_payment(_pay("T1", "31.00"))  # same reference, other amount
+    assert reused.amount == Decimal("30.00")
+    assert "already stored with amount 30.00" in caplog.text
 
 
 async def test_invoice_not_found_then_posted_on_account(sage: SageProRestClient) -> None:
