@@ -140,6 +140,8 @@ class PayTraceClient(ApiClient):
             if error.action is Action.REFRESH_TOKEN:
                 error.action = Action.FATAL
             metrics.EXTERNAL_CALLS.labels(self.system, TOKEN_PATH, error.action.value).inc()
+            if error.action is Action.RATE_LIMITED:
+                metrics.EXTERNAL_THROTTLED.labels(self.system).inc()
             raise error
         metrics.EXTERNAL_CALLS.labels(self.system, TOKEN_PATH, "ok").inc()
         token = TokenResponse.model_validate_json(response.content)
