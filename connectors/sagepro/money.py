@@ -27,7 +27,7 @@ def parse_money(value: Any) -> Decimal:
         # A JSON number decoded as float: its shortest repr is what the sender wrote.
         value = repr(value)
     if isinstance(value, int):
-        return Decimal(value).quantize(CENT)
+        value = Decimal(value)
     if isinstance(value, str | Decimal):
         try:
             amount = Decimal(value.strip() if isinstance(value, str) else value)

@@ -279,6 +279,12 @@ async def test_validation_errors_are_dead_letters(
     assert "YYYY-MM-DD" in details["PaymentDate"] and "two decimal" in details["Amount"]
     response = await raw.post("/api/payments", json={**body, "PaymentDate": "2024-02-30"})
     assert response.status_code == 422
+    for amount in (10**40, "1e40", 10**9, "NaN", True):
+        response = await raw.post(
+            "/api/payments", json={**body, "PaymentDate": "2024-05-01", "Amount": amount}
+        )
+        assert response.status_code == 422, amount
+        assert response.json()["error"]["details"][0]["field"] == "Amount"
     assert await sage.list_payments() == []
 
 
