@@ -12,20 +12,15 @@ charge ledger reconcile through ``export_by_date_range`` (``invoice_id``) or pas
 
 from __future__ import annotations
 
-import logging
-import time
 from datetime import date
 from decimal import Decimal
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from connectors.base.errors import Action, ConnectorError
-from connectors.base.http import ApiClient
-from connectors.base.retry import RetryPolicy, call_with_retry
-from connectors.paytrace.errors import SYSTEM, classify_response
+from connectors.base.retry import RetryPolicy
 from connectors.paytrace.models import (
     API_DATE_FORMAT,
     Address,
@@ -42,25 +37,12 @@ from connectors.paytrace.models import (
     ExportedTransaction,
     KeyedTransactionRequest,
     RefundTransactionRequest,
-    TokenResponse,
     TransactionExport,
     TransactionResult,
     VoidRequest,
 )
 from connectors.paytrace.settings import PayTraceSettings
-from stream import metrics
-
-log = logging.getLogger(__name__)
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
-TOKEN_PATH = "/oauth/token"
-# Log in again this long before PayTrace's stated expiry, so calls never race it.
-TOKEN_EXPIRY_MARGIN_SECONDS = 60.0
-
-
-def _secret(value: str | SecretStr) -> SecretStr:
-    return value if isinstance(value, SecretStr) else SecretStr(value)
+from connectors.paytrace.transport import PayTraceTransport, as_secret
 
 
 def _address(value: Address | dict[str, Any] | None) -> Address | None:
@@ -69,34 +51,8 @@ def _address(value: Address | dict[str, Any] | None) -> Address | None:
     return Address.model_validate(value)
 
 
-class PayTraceClient(ApiClient):
-    system = SYSTEM
-
-    def __init__(
-        self,
-        base_url: str,
-        username: str,
-        password: str | SecretStr,
-        *,
-        integrator_id: str | None = None,
-        timezone: str = "UTC",
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        retry_money_movement: bool = True,
-    ) -> None:
-        if not username:
-            raise ValueError("PayTrace username is required")
-        super().__init__(base_url, timeout=timeout, retry=retry, transport=transport)
-        self._username = username
-        self._password = _secret(password)
-        self.integrator_id = integrator_id
-        self.zone = ZoneInfo(timezone)
-        self.retry_money_movement = retry_money_movement
-        self._token_expires_at = 0.0
-
-    def __repr__(self) -> str:
-        return f"PayTraceClient(base_url={str(self.http.base_url)!r}, username={self._username!r})"
+class PayTraceClient(PayTraceTransport):
+    """Every PayTrace endpoint paystream uses, as typed async methods."""
 
     @classmethod
     def from_settings(
@@ -119,84 +75,6 @@ class PayTraceClient(ApiClient):
             retry_money_movement=retry_money_movement,
         )
 
-    # --- ApiClient hooks -------------------------------------------------------------------
-
-    async def authenticate(self) -> dict[str, str]:
-        form = {
-            "grant_type": "password",
-            "username": self._username,
-            "password": self._password.get_secret_value(),
-        }
-        started = time.perf_counter()
-        try:
-            response = await self.http.post(TOKEN_PATH, data=form)
-        finally:
-            metrics.EXTERNAL_CALL_SECONDS.labels(self.system, TOKEN_PATH).observe(
-                time.perf_counter() - started
-            )
-        error = classify_response(response)
-        if error is not None:
-            # A refused login is never fixed by logging in again.
-            if error.action is Action.REFRESH_TOKEN:
-                error.action = Action.FATAL
-            metrics.EXTERNAL_CALLS.labels(self.system, TOKEN_PATH, error.action.value).inc()
-            if error.action is Action.RATE_LIMITED:
-                metrics.EXTERNAL_THROTTLED.labels(self.system).inc()
-            raise error
-        metrics.EXTERNAL_CALLS.labels(self.system, TOKEN_PATH, "ok").inc()
-        token = TokenResponse.model_validate_json(response.content)
-        self._token_expires_at = time.monotonic() + token.expires_in - TOKEN_EXPIRY_MARGIN_SECONDS
-        return {"Authorization": f"Bearer {token.access_token.get_secret_value()}"}
-
-    def classify(self, response: httpx.Response) -> ConnectorError | None:
-        return classify_response(response)
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        endpoint: str | None = None,
-        retry: bool = True,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        """Send with auth and retries; log in again ahead of the token's stated expiry.
-
-        Retries run here, with a coroutine function: tenacity 9 treats the base class's
-        ``lambda: coroutine`` as a plain function and would neither await nor retry it.
-        """
-        label = endpoint or path
-
-        async def attempt() -> httpx.Response:
-            if self._auth_headers is not None and time.monotonic() >= self._token_expires_at:
-                await self.invalidate_token()
-            return await self._send_authenticated(method, path, label, **kwargs)
-
-        if not retry:
-            return await attempt()
-
-        def on_retry(_: BaseException) -> None:
-            metrics.EXTERNAL_RETRIES.labels(self.system, label).inc()
-
-        return await call_with_retry(attempt, self.retry_policy, on_retry)
-
-    async def _post(
-        self,
-        path: str,
-        body: dict[str, Any],
-        model: type[ModelT],
-        *,
-        retry: bool = True,
-    ) -> ModelT:
-        response = await self.request("POST", path, json=body, retry=retry)
-        log.debug("paytrace %s -> %s", path, response.status_code)
-        return model.model_validate_json(response.content, context={"tz": self.zone})
-
-    def _with_integrator(self, body: dict[str, Any]) -> dict[str, Any]:
-        if self.integrator_id and "integrator_id" not in body:
-            body["integrator_id"] = self.integrator_id
-        return body
-
     # --- transactions ----------------------------------------------------------------------
 
     def _keyed_body(
@@ -212,11 +90,11 @@ class PayTraceClient(ApiClient):
         request = KeyedTransactionRequest(
             amount=Decimal(str(amount)),
             credit_card=CreditCard(
-                number=_secret(card_number),
+                number=as_secret(card_number),
                 expiration_month=expiration_month,
                 expiration_year=expiration_year,
             ),
-            csc=None if csc is None else _secret(csc),
+            csc=None if csc is None else as_secret(csc),
             billing_address=_address(billing_address),
             **extra,
         )
@@ -234,7 +112,7 @@ class PayTraceClient(ApiClient):
             customer_id=customer_id,
             amount=Decimal(str(amount)),
             invoice_id=invoice_id,
-            csc=None if csc is None else _secret(csc),
+            csc=None if csc is None else as_secret(csc),
             **extra,
         )
         return self._with_integrator(request.api_body())
@@ -385,11 +263,11 @@ class PayTraceClient(ApiClient):
         request = CustomerRequest(
             customer_id=customer_id,
             credit_card=CreditCard(
-                number=_secret(card_number),
+                number=as_secret(card_number),
                 expiration_month=expiration_month,
                 expiration_year=expiration_year,
             ),
-            csc=None if csc is None else _secret(csc),
+            csc=None if csc is None else as_secret(csc),
             billing_address=_address(billing_address),
             **extra,
         )
@@ -423,7 +301,7 @@ class PayTraceClient(ApiClient):
             if expiration_month is None or expiration_year is None:
                 raise ValueError("a new card needs its expiration month and year")
             card = CreditCard(
-                number=_secret(card_number),
+                number=as_secret(card_number),
                 expiration_month=expiration_month,
                 expiration_year=expiration_year,
             )
