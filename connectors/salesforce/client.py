@@ -76,6 +76,9 @@ class SalesforceClient(ApiClient):
     ) -> SalesforceClient:
         return cls(settings or SalesforceSettings(), **kwargs)
 
+    async def __aenter__(self) -> SalesforceClient:  # base annotates ApiClient, not Self
+        return self
+
     @property
     def data_path(self) -> str:
         return f"/services/data/{self.settings.api_version}"

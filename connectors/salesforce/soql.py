@@ -17,6 +17,7 @@ injection. Keywords are case-insensitive, as in SOQL.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -140,6 +141,7 @@ def _unescape(body: str) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=256)
 def like_regex(pattern: str) -> re.Pattern[str]:
     """Compile a LIKE pattern body: % any run, _ one character, backslash escapes."""
     out: list[str] = []

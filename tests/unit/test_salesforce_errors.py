@@ -1,5 +1,6 @@
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ from connectors.salesforce.models import (
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "salesforce"
 
 
-def load(name: str) -> object:
+def load(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
 
@@ -67,7 +68,7 @@ def test_duplicate_value_is_idempotent_when_the_caller_says_so() -> None:
 
 def test_documented_error_body_classifies_with_fields() -> None:
     body = load("error_body.json")
-    assert [ApiError.model_validate(item).errorCode for item in body] == ["INVALID_EMAIL_ADDRESS"]  # type: ignore[union-attr]
+    assert [ApiError.model_validate(item).errorCode for item in body] == ["INVALID_EMAIL_ADDRESS"]
     error = error_from_response(httpx.Response(400, json=body))
     assert error is not None
     assert error.action is Action.DEAD_LETTER
@@ -106,7 +107,7 @@ def test_multiple_choices_is_dead_letter_naming_the_records() -> None:
 
 
 def test_documented_collection_results_parse_and_classify() -> None:
-    results = [RecordResult.model_validate(item) for item in load("collection_upsert.json")]  # type: ignore[union-attr]
+    results = [RecordResult.model_validate(item) for item in load("collection_upsert.json")]
     assert results[0].success and results[0].created is False
     assert record_error(results[0]) is None
     failed = record_error(results[1])

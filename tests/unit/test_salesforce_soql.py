@@ -11,7 +11,7 @@ from connectors.salesforce.emulator.query import matches
 names = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,12}(__c)?", fullmatch=True).filter(
     lambda n: n.upper() not in soql._KEYWORDS
 )
-strings = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
+strings = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=20)
 literals = st.one_of(
     strings,
     st.integers(min_value=-(10**9), max_value=10**9),

@@ -87,11 +87,12 @@ class Org:
         return errors
 
     async def _duplicate_errors(
-        self, obj: ObjectDef, values: dict[str, Any], own_id: str | None
+        self, obj: ObjectDef, values: dict[str, Any], own_id: str | None, checked: str = ""
     ) -> list[RecordError]:
+        """DUPLICATE_VALUE for unique fields; ``checked`` was just looked up by an upsert."""
         errors = []
         for fd in obj.fields.values():
-            if fd.unique and values.get(fd.name) is not None:
+            if fd.unique and fd.name != checked and values.get(fd.name) is not None:
                 for other in await self.store.find_by_field(obj.name, fd.name, values[fd.name]):
                     if other["Id"] != own_id:
                         errors.append(
@@ -106,10 +107,10 @@ class Org:
         return errors
 
     async def _create(
-        self, obj: ObjectDef, values: dict[str, Any], txn: ChangeTransaction
+        self, obj: ObjectDef, values: dict[str, Any], txn: ChangeTransaction, checked: str = ""
     ) -> Outcome:
         errors = await self._reference_errors(obj, values) + await self._duplicate_errors(
-            obj, values, None
+            obj, values, None, checked
         )
         if errors:
             return Outcome(None, False, errors)
@@ -284,7 +285,7 @@ class Org:
                     )
                 ],
             )
-        return await self._create(obj, values, txn)
+        return await self._create(obj, values, txn, checked=field)
 
     async def upsert(
         self, obj: ObjectDef, field_name: str, value: str, body: dict[str, Any], origin: str

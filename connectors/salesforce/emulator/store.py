@@ -81,13 +81,11 @@ class SalesforceStore:
                 await self.base.db.commit()
 
     async def next_value(self, name: str) -> int:
-        db = self.base.db
-        await db.execute(
+        row = await self.base.fetchone(
             "INSERT INTO sequences (name, value) VALUES (?, 1) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + 1",
-            (name,),
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+            name,
         )
-        row = await self.base.fetchone("SELECT value FROM sequences WHERE name = ?", name)
         assert row is not None
         return int(row["value"])
 
