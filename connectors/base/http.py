@@ -96,10 +96,12 @@ class ApiClient(ABC):
     async def _send_once(self, method: str, path: str, label: str, **kwargs: Any) -> httpx.Response:
         if self._auth_headers is None:
             self._auth_headers = await self.authenticate()
-        headers = {**self._auth_headers, **kwargs.pop("headers", {})}
+        # kwargs are reused by retries: read, never mutate them.
+        headers = {**self._auth_headers, **(kwargs.get("headers") or {})}
+        options = {k: v for k, v in kwargs.items() if k != "headers"}
         started = time.perf_counter()
         try:
-            response = await self._http.request(method, path, headers=headers, **kwargs)
+            response = await self._http.request(method, path, headers=headers, **options)
         except httpx.TransportError:
             metrics.EXTERNAL_CALLS.labels(self.system, label, "transport_error").inc()
             raise

@@ -71,5 +71,11 @@ async def call_with_retry(
         before_sleep=before_sleep,
         reraise=True,
     )
-    result: T = await retrying(fn)
+
+    async def attempt() -> T:
+        # A coroutine function, so tenacity awaits each attempt (a lambda returning a
+        # coroutine would be treated as synchronous and never awaited).
+        return await fn()
+
+    result: T = await retrying(attempt)
     return result

@@ -1,0 +1,65 @@
+"""What agents share at run time: the app, its topics, the mapping and the connector clients.
+
+Clients are made on first use, inside the worker's event loop, and closed when it stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from connectors.paytrace.client import PayTraceClient
+from connectors.paytrace.settings import PayTraceSettings
+from connectors.sagepro.client import SageProRestClient
+from connectors.sagepro.settings import SageProSettings
+from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.settings import SalesforceSettings
+from stream.mapping import Mapping
+from stream.settings import KafkaSettings, WorkerSettings
+
+
+@dataclass
+class Connectors:
+    paytrace_settings: PayTraceSettings
+    salesforce_settings: SalesforceSettings
+    sagepro_settings: SageProSettings
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def paytrace(self) -> PayTraceClient:
+        if "paytrace" not in self._clients:
+            self._clients["paytrace"] = PayTraceClient.from_settings(self.paytrace_settings)
+        client: PayTraceClient = self._clients["paytrace"]
+        return client
+
+    def salesforce(self) -> SalesforceClient:
+        if "salesforce" not in self._clients:
+            self._clients["salesforce"] = SalesforceClient.from_settings(self.salesforce_settings)
+        client: SalesforceClient = self._clients["salesforce"]
+        return client
+
+    def sagepro(self) -> SageProRestClient:
+        if "sagepro" not in self._clients:
+            self._clients["sagepro"] = SageProRestClient.from_settings(self.sagepro_settings)
+        client: SageProRestClient = self._clients["sagepro"]
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.aclose()
+
+
+@dataclass
+class PipelineContext:
+    app: faust.App
+    worker: WorkerSettings
+    kafka: KafkaSettings
+    bootstrap: str
+    mapping: Mapping
+    connectors: Connectors
+    topics: dict[str, faust.TopicT] = field(default_factory=dict)
+
+    def topic(self, logical: str) -> faust.TopicT:
+        return self.topics[logical]

@@ -1,0 +1,90 @@
+"""The canonical payment event: what every sink consumes, whatever the source."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a time zone")
+    return value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=14, decimal_places=2),
+    PlainSerializer(lambda v: f"{v:.2f}", return_type=str, when_used="json"),
+]
+
+
+class PaymentType(StrEnum):
+    SALE = "sale"
+    AUTHORIZATION = "authorization"
+    CAPTURE = "capture"
+    REFUND = "refund"
+    VOID = "void"
+    CHARGEBACK = "chargeback"
+
+
+class PaymentStatus(StrEnum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    SETTLED = "settled"
+    VOIDED = "voided"
+    REFUNDED = "refunded"
+    FAILED = "failed"
+    CHARGEBACK = "chargeback"
+
+
+class References(BaseModel):
+    """Where this payment belongs in the other systems (from ID correlation rules)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    opportunity_id: str | None = None
+    order_id: str | None = None
+    account_id: str | None = None
+    erp_invoice_id: str | None = None
+    erp_customer_id: str | None = None
+
+
+class Payment(BaseModel):
+    """One PayTrace transaction in its current state. Keyed by ``transaction_id`` on topics."""
+
+    model_config = ConfigDict(frozen=True)
+
+    transaction_id: str = Field(min_length=1)
+    type: PaymentType
+    status: PaymentStatus
+    source_status: str = ""  # the gateway's own wording, kept for mapping and audits
+    amount: Amount
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    occurred_at: UtcDateTime
+    settled_at: UtcDateTime | None = None
+    card_type: str | None = None
+    last_four: str | None = Field(default=None, pattern=r"^\d{4}$")
+    customer_vault_id: str | None = None
+    original_transaction_id: str | None = None
+    response_code: int | None = None
+    approval_code: str | None = None
+    description: str | None = None
+    references: References = References()
+    custom_fields: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def settled(self) -> bool:
+        return self.settled_at is not None
+
+    def fingerprint(self) -> str:
+        """What makes a state change worth re-emitting (dedupe key per transaction)."""
+        settled = self.settled_at.isoformat() if self.settled_at else ""
+        return f"{self.status}|{self.amount}|{settled}"

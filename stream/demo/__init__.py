@@ -1,0 +1,1 @@
+"""`paystream demo`: the whole pipeline on the embedded broker and the emulators."""

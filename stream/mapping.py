@@ -1,0 +1,200 @@
+"""Declarative field mapping: PayTrace -> canonical -> Salesforce / Sage Pro, from a YAML file.
+
+The file is validated by these pydantic models (``paystream mapping check FILE``); code never
+hard-codes a status, a GL account or a custom field. ``stream/default_mapping.yaml`` ships the
+defaults the demo runs on.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from connectors.sagepro.models import PaymentStatus as SagePaymentStatus
+from schemas.payment import PaymentStatus, PaymentType
+
+DEFAULT_MAPPING = Path(__file__).with_name("default_mapping.yaml")
+
+# What a target field may be filled from: canonical attributes, or ``custom.<name>``.
+CANONICAL_PATHS = frozenset(
+    {
+        "transaction_id",
+        "type",
+        "status",
+        "amount",
+        "currency",
+        "occurred_at",
+        "occurred_on",
+        "settled_at",
+        "card_type",
+        "last_four",
+        "customer_vault_id",
+        "original_transaction_id",
+        "response_code",
+        "approval_code",
+        "description",
+        "references.opportunity_id",
+        "references.order_id",
+        "references.account_id",
+        "references.erp_invoice_id",
+        "references.erp_customer_id",
+    }
+)
+CorrelationTarget = Literal[
+    "opportunity_id", "order_id", "account_id", "erp_invoice_id", "erp_customer_id"
+]
+SourceField = Literal["invoice_id", "customer_reference_id", "customer_id", "description"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatusRule(_Strict):
+    """Matches a PayTrace export record; first matching rule wins."""
+
+    transaction_type: str = Field(description="SALE, AUTHORIZATION, ... or * for any")
+    status: str = Field(default="*", description="regular expression on the export status")
+    settled: bool | None = None
+    canonical: PaymentStatus
+
+    @field_validator("status")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        if value != "*":
+            re.compile(value)
+        return value
+
+    def matches(self, transaction_type: str, status: str, settled: bool) -> bool:
+        if self.transaction_type not in ("*", transaction_type.upper()):
+            return False
+        if self.settled is not None and self.settled != settled:
+            return False
+        return self.status == "*" or re.fullmatch(self.status, status, re.IGNORECASE) is not None
+
+
+class CorrelationRule(_Strict):
+    """Reads an id of another system out of a PayTrace field."""
+
+    field: SourceField
+    pattern: str = ".+"
+    target: CorrelationTarget
+
+    @cached_property
+    def regex(self) -> re.Pattern[str]:
+        return re.compile(self.pattern)
+
+
+class CustomFieldRule(_Strict):
+    """A named custom value carried in a PayTrace text field (group ``value`` of ``pattern``)."""
+
+    field: SourceField = "description"
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _has_value_group(cls, value: str) -> str:
+        if "value" not in re.compile(value).groupindex:
+            raise ValueError("pattern needs a named group (?P<value>...)")
+        return value
+
+
+def _check_paths(fields: dict[str, str], custom: set[str]) -> dict[str, str]:
+    for target, path in fields.items():
+        if path.startswith("custom."):
+            if path.removeprefix("custom.") not in custom:
+                raise ValueError(f"{target}: unknown custom field {path!r}")
+        elif path not in CANONICAL_PATHS:
+            raise ValueError(f"{target}: unknown source {path!r}")
+    return fields
+
+
+class SalesforceMapping(_Strict):
+    object: str = "Payment__c"
+    external_id_field: str = "PaymentID__c"
+    status: dict[PaymentStatus, str]
+    card_types: dict[str, str] = Field(default_factory=dict)
+    fields: dict[str, str]
+    datetime_format: Literal["iso8601"] = "iso8601"
+
+
+class GLRule(_Strict):
+    debit: str
+    credit: str
+
+
+class SageProMapping(_Strict):
+    payment_status: dict[PaymentStatus, str]
+    payment_method_code: str = "CC"
+    unmatched_customer_id: str = Field(
+        default="PAYTRACE-UNMATCHED",
+        description="customer for payments no invoice or vault id places",
+    )
+    date_format: str = "%Y-%m-%d"
+    gl_accounts: dict[str, GLRule] = Field(description="by payment type, plus on_account")
+
+    @field_validator("gl_accounts")
+    @classmethod
+    def _required_accounts(cls, value: dict[str, GLRule]) -> dict[str, GLRule]:
+        allowed = {t.value for t in PaymentType} | {"on_account"}
+        unknown = set(value) - allowed
+        if unknown:
+            raise ValueError(f"unknown gl_accounts keys: {', '.join(sorted(unknown))}")
+        missing = {"sale", "refund", "on_account"} - set(value)
+        if missing:
+            raise ValueError(f"gl_accounts needs {', '.join(sorted(missing))}")
+        return value
+
+
+class Mapping(_Strict):
+    version: Literal[1] = 1
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    types: dict[str, PaymentType] = Field(min_length=1, description="PayTrace type -> canonical")
+    statuses: list[StatusRule] = Field(min_length=1)
+    correlation: list[CorrelationRule] = Field(default_factory=list)
+    custom_fields: dict[str, CustomFieldRule] = Field(default_factory=dict)
+    to_paytrace: dict[SourceField, str] = Field(
+        default_factory=dict,
+        description="templates for outbound charges, e.g. description: 'rep={SalesRepID}'",
+    )
+    salesforce: SalesforceMapping
+    sagepro: SageProMapping
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> Mapping:
+        _check_paths(self.salesforce.fields, set(self.custom_fields))
+        missing = [s for s in PaymentStatus if s not in self.salesforce.status]
+        if missing:
+            raise ValueError(f"salesforce.status lacks {', '.join(missing)}")
+        missing = [s for s in PaymentStatus if s not in self.sagepro.payment_status]
+        if missing:
+            raise ValueError(f"sagepro.payment_status lacks {', '.join(missing)}")
+        known = {s.value for s in SagePaymentStatus} | {""}
+        bad = [v for v in self.sagepro.payment_status.values() if v not in known]
+        if bad:
+            raise ValueError(f"sagepro.payment_status: unknown Sage Pro status {bad[0]!r}")
+        for name, template in self.to_paytrace.items():
+            for ref in re.findall(r"{(\w+)}", template):
+                if ref not in self.custom_fields:
+                    raise ValueError(f"to_paytrace.{name}: unknown custom field {ref!r}")
+        return self
+
+    def status_for(self, transaction_type: str, status: str, settled: bool) -> PaymentStatus | None:
+        for rule in self.statuses:
+            if rule.matches(transaction_type, status, settled):
+                return rule.canonical
+        return None
+
+    def type_for(self, transaction_type: str) -> PaymentType | None:
+        return self.types.get(transaction_type.upper())
+
+
+def load_mapping(path: Path | None = None) -> Mapping:
+    source = path or DEFAULT_MAPPING
+    data = yaml.safe_load(source.read_text())
+    return Mapping.model_validate(data)

@@ -1,0 +1,93 @@
+"""Builds a worker's Faust app: topics, agents (per stream/topology.py), /metrics, poller."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+import faust.web
+import mode
+
+from agents import deadletter_monitor, normalizer, sagepro_sink, salesforce_sink
+from agents.context import Connectors, PipelineContext
+from agents.paytrace_source import PayTracePoller
+from connectors.paytrace.settings import PayTraceSettings
+from connectors.sagepro.settings import SageProSettings
+from connectors.salesforce.settings import SalesforceSettings
+from stream import metrics
+from stream.app import create_app
+from stream.mapping import load_mapping
+from stream.settings import KafkaSettings, WorkerSettings
+from stream.topology import TOPICS, topic_name
+
+log = logging.getLogger(__name__)
+
+AGENTS = {
+    "payment_normalizer": normalizer.register,
+    "salesforce_payment_sink": salesforce_sink.register,
+    "sagepro_payment_sink": sagepro_sink.register,
+    "deadletter_monitor": deadletter_monitor.register,
+}
+
+
+def build(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> PipelineContext:
+    app = create_app(worker, kafka, bootstrap)
+    ctx = PipelineContext(
+        app=app,
+        worker=worker,
+        kafka=kafka,
+        bootstrap=bootstrap,
+        mapping=load_mapping(worker.mapping_file),
+        connectors=Connectors(PayTraceSettings(), SalesforceSettings(), SageProSettings()),
+    )
+    for logical in TOPICS:
+        ctx.topics[logical] = app.topic(
+            topic_name(kafka, logical),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=kafka.partitions,
+        )
+    for register in AGENTS.values():
+        register(ctx)
+    _add_poller(ctx)
+    _add_metrics_page(app)
+    return ctx
+
+
+def _add_poller(ctx: PipelineContext) -> None:
+    poller = PayTracePoller(ctx)
+
+    # on_leader: one worker of the group polls; another takes over if it leaves.
+    @ctx.app.timer(ctx.worker.poll_interval_seconds, on_leader=True, name="paytrace_poller")
+    async def poll() -> None:
+        try:
+            result = await poller.poll_once()
+        except Exception:
+            # The next tick retries from the same watermark; nothing is lost.
+            metrics.EVENTS_FAILED.labels("paytrace_poller").inc()
+            poller.update_lag()
+            log.exception("PayTrace poll failed; retrying at the next interval")
+            return
+        if result.published:
+            log.info("PayTrace poll: %d fetched, %d published", result.fetched, result.published)
+
+    @ctx.app.timer(5.0, name="paytrace_watermark_lag")
+    async def lag() -> None:
+        poller.update_lag()
+
+    class ClientCloser(mode.Service):
+        """Closes HTTP clients and the poller's producer when the worker stops."""
+
+        async def on_stop(self) -> None:
+            await poller.aclose()
+            await ctx.connectors.aclose()
+
+    ctx.app.service(ClientCloser)
+
+
+def _add_metrics_page(app: faust.App) -> None:
+    @app.page("/metrics")
+    async def metrics_page(view: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return view.bytes(metrics.render(), content_type="text/plain")

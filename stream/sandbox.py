@@ -1,0 +1,90 @@
+"""The three emulators as one sandbox: for `paystream emulate`, the demo and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connectors.base.emulator import EmulatorServer
+from connectors.paytrace import emulator as paytrace_emulator
+from connectors.sagepro import emulator as sagepro_emulator
+from connectors.salesforce import emulator as salesforce_emulator
+
+SYSTEMS = ("paytrace", "salesforce", "sagepro")
+
+
+@dataclass
+class SandboxConfig:
+    host: str = "127.0.0.1"
+    ports: dict[str, int] = field(default_factory=dict)  # 0 or missing: any free port
+    data_dir: Path | None = None
+    paytrace: paytrace_emulator.EmulatorConfig = field(
+        default_factory=paytrace_emulator.EmulatorConfig
+    )
+    salesforce: salesforce_emulator.EmulatorConfig = field(
+        default_factory=salesforce_emulator.EmulatorConfig
+    )
+    sagepro: sagepro_emulator.EmulatorConfig = field(
+        default_factory=sagepro_emulator.EmulatorConfig
+    )
+
+
+@dataclass
+class Sandbox:
+    servers: dict[str, EmulatorServer] = field(default_factory=dict)
+    config: SandboxConfig = field(default_factory=SandboxConfig)
+
+    def url(self, system: str) -> str:
+        return self.servers[system].base_url
+
+    def worker_env(self) -> dict[str, str]:
+        """Environment that points a worker at these emulators."""
+        env: dict[str, str] = {}
+        if "paytrace" in self.servers:
+            cfg = self.config.paytrace
+            env |= {
+                "PAYSTREAM_PAYTRACE_BASE_URL": self.url("paytrace"),
+                "PAYSTREAM_PAYTRACE_USERNAME": cfg.username,
+                "PAYSTREAM_PAYTRACE_PASSWORD": cfg.password,
+                "PAYSTREAM_PAYTRACE_TIMEZONE": cfg.timezone,
+            }
+        if "salesforce" in self.servers:
+            sf = self.config.salesforce
+            env |= {
+                "PAYSTREAM_SALESFORCE_LOGIN_URL": self.url("salesforce"),
+                "PAYSTREAM_SALESFORCE_CLIENT_ID": sf.client_id,
+                "PAYSTREAM_SALESFORCE_CLIENT_SECRET": sf.client_secret,
+            }
+        if "sagepro" in self.servers:
+            env |= {
+                "PAYSTREAM_SAGEPRO_BASE_URL": self.url("sagepro"),
+                "PAYSTREAM_SAGEPRO_API_KEY": self.config.sagepro.api_key,
+            }
+        return env
+
+    async def stop(self) -> None:
+        servers, self.servers = self.servers, {}
+        for server in servers.values():
+            await server.stop()
+
+
+async def start_sandbox(config: SandboxConfig, systems: tuple[str, ...] = SYSTEMS) -> Sandbox:
+    sandbox = Sandbox(config=config)
+    try:
+        for system in systems:
+            sub = getattr(config, system).model_copy()
+            if config.data_dir is not None:
+                sub.data_dir = config.data_dir / system
+            module = {
+                "paytrace": paytrace_emulator,
+                "salesforce": salesforce_emulator,
+                "sagepro": sagepro_emulator,
+            }[system]
+            server = EmulatorServer(
+                module.create_app(sub), config.host, config.ports.get(system, 0)
+            )
+            sandbox.servers[system] = await server.start()
+    except BaseException:
+        await sandbox.stop()
+        raise
+    return sandbox

@@ -1,0 +1,95 @@
+"""Which agent reads which topic and writes which: the whole pipeline in one place.
+
+Rules that keep Faust's exactly_once honest here: every topic has the same partition count,
+keys are carried unchanged from topic to topic (the PayTrace transaction id), and every topic
+an agent writes is read by an agent of this app (Faust picks the transactional producer by the
+destination partition's group).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stream.settings import KafkaSettings, WorkerSettings
+from stream.topics import TopicSpec, faust_internal_topics
+
+
+@dataclass(frozen=True)
+class Flow:
+    agent: str
+    kind: str  # source | stream | sink
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    tables: tuple[str, ...] = ()
+
+
+# Logical topic name -> suffix after the configured prefix.
+TOPICS = {
+    "paytrace_raw": "paytrace.transactions.raw",
+    "payments": "payments",
+    "deadletter": "deadletter",
+}
+WATERMARK_TOPIC = "paytrace.watermark"  # compacted, written by the source outside Faust
+TABLES = ("payment-state",)
+
+FLOWS: tuple[Flow, ...] = (
+    Flow(
+        "paytrace_poller",
+        "source",
+        reads=("PayTrace API: /v1/transactions/export/by_date_range",),
+        writes=("paytrace_raw", WATERMARK_TOPIC),
+    ),
+    Flow(
+        "payment_normalizer",
+        "stream",
+        reads=("paytrace_raw",),
+        writes=("payments", "deadletter"),
+        tables=("payment-state",),
+    ),
+    Flow(
+        "salesforce_payment_sink",
+        "sink",
+        reads=("payments",),
+        writes=("Salesforce: composite/sobjects Payment__c upsert", "deadletter"),
+    ),
+    Flow(
+        "sagepro_payment_sink",
+        "sink",
+        reads=("payments",),
+        writes=("Sage Pro: /api/payments, /api/journalentries", "deadletter"),
+    ),
+    Flow(
+        "deadletter_monitor",
+        "sink",
+        reads=("deadletter",),
+        writes=("metric paystream_dead_letters_total",),
+    ),
+)
+
+
+def topic_name(kafka: KafkaSettings, logical: str) -> str:
+    return f"{kafka.topic_prefix}.{TOPICS.get(logical, logical)}"
+
+
+def topic_specs(kafka: KafkaSettings, worker: WorkerSettings) -> list[TopicSpec]:
+    """Every topic a worker needs, created up front with the configured partitions."""
+    specs = [TopicSpec(topic_name(kafka, logical)) for logical in TOPICS]
+    specs.append(TopicSpec(topic_name(kafka, WATERMARK_TOPIC), compacted=True, partitions=1))
+    specs.extend(faust_internal_topics(worker.app_id, TABLES))
+    return specs
+
+
+def describe(kafka: KafkaSettings | None = None) -> str:
+    """A plain-text drawing of the topology (``paystream topology``)."""
+    kafka = kafka or KafkaSettings()
+
+    def show(name: str) -> str:
+        return topic_name(kafka, name) if name in TOPICS or name == WATERMARK_TOPIC else name
+
+    lines = []
+    for flow in FLOWS:
+        lines.append(f"[{flow.kind}] {flow.agent}")
+        lines.extend(f"    <- {show(r)}" for r in flow.reads)
+        lines.extend(f"    -> {show(w)}" for w in flow.writes)
+        lines.extend(f"    table {t}" for t in flow.tables)
+    return "\n".join(lines)

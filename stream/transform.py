@@ -1,0 +1,115 @@
+"""PayTrace export record -> canonical ``Payment``, driven by the mapping."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from connectors.paytrace.models import ExportedTransaction
+from schemas.payment import Payment, References
+from schemas.raw import RawPayTraceTransaction
+from stream.mapping import Mapping
+
+_CARD_PREFIXES = (
+    (re.compile(r"^4"), "VISA"),
+    (re.compile(r"^(5[1-5]|2[2-7])"), "MASTERCARD"),
+    (re.compile(r"^3[47]"), "AMEX"),
+    (re.compile(r"^(6011|65|64[4-9])"), "DISCOVER"),
+)
+
+
+class InvalidRecord(ValueError):
+    """A source record that cannot become a payment; ``reason`` is a stable label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def card_type(masked: str) -> str | None:
+    """Brand from the unmasked leading digits PayTrace keeps (first 6 for BIN), if any."""
+    head = masked[:6].rstrip("xX*")
+    for pattern, brand in _CARD_PREFIXES:
+        if head and pattern.match(head):
+            return brand
+    return None
+
+
+def _last_four(masked: str) -> str | None:
+    tail = masked[-4:]
+    return tail if len(tail) == 4 and tail.isdigit() else None
+
+
+def _references(record: ExportedTransaction, mapping: Mapping) -> References:
+    found: dict[str, str] = {}
+    for rule in mapping.correlation:
+        value = str(getattr(record, rule.field) or "").strip()
+        if value and rule.target not in found and rule.regex.fullmatch(value):
+            found[rule.target] = value
+            # One source value names one thing: an Opportunity id is not also an ERP invoice.
+            if rule.field == "invoice_id" and rule.target != "erp_invoice_id":
+                found.setdefault("erp_invoice_id", "")
+    return References(**{k: v for k, v in found.items() if v})
+
+
+def _custom_fields(record: ExportedTransaction, mapping: Mapping) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for name, rule in mapping.custom_fields.items():
+        match = re.search(rule.pattern, str(getattr(record, rule.field) or ""))
+        if match:
+            values[name] = match.group("value").strip()
+    return values
+
+
+def to_payment(raw: RawPayTraceTransaction, mapping: Mapping) -> Payment:
+    """Validate and map; raises ``InvalidRecord`` with a reason for anything unusable."""
+    try:
+        zone = ZoneInfo(raw.merchant_timezone)
+    except (KeyError, ValueError) as exc:
+        raise InvalidRecord("bad_timezone", str(exc)) from exc
+    try:
+        record = ExportedTransaction.model_validate(raw.record, context={"tz": zone})
+    except ValidationError as exc:
+        raise InvalidRecord("schema", _short(exc)) from exc
+    kind = mapping.type_for(str(record.transaction_type))
+    if kind is None:
+        raise InvalidRecord("unknown_type", f"transaction_type {record.transaction_type!r}")
+    status = mapping.status_for(
+        str(record.transaction_type), record.status or "", record.settled is not None
+    )
+    if status is None:
+        raise InvalidRecord("unknown_status", f"status {record.status!r}")
+    if record.amount < 0:
+        raise InvalidRecord("negative_amount", f"amount {record.amount}")
+    masked = record.credit_card.masked_number if record.credit_card else ""
+    try:
+        return Payment(
+            transaction_id=str(record.transaction_id),
+            type=kind,
+            status=status,
+            source_status=record.status or "",
+            amount=record.amount,
+            currency=mapping.currency,
+            occurred_at=record.created.at,
+            settled_at=record.settled,
+            card_type=card_type(masked),
+            last_four=_last_four(masked),
+            customer_vault_id=record.customer_id or None,
+            original_transaction_id=(
+                str(record.original_transaction_id) if record.original_transaction_id else None
+            ),
+            approval_code=record.approval_code or None,
+            description=record.description or None,
+            references=_references(record, mapping),
+            custom_fields=_custom_fields(record, mapping),
+        )
+    except ValidationError as exc:
+        raise InvalidRecord("invalid_payment", _short(exc)) from exc
+
+
+def _short(exc: ValidationError) -> str:
+    parts = [f"{'.'.join(map(str, e['loc'])) or '-'}: {e['msg']}" for e in exc.errors()[:3]]
+    return "; ".join(parts)
