@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from connectors.base.errors import Action
 from connectors.base.http import ApiClient
-from connectors.base.retry import RetryPolicy, call_with_retry
+from connectors.base.retry import RetryPolicy
 from connectors.sagepro.errors import SYSTEM, SageProError, classify_response
 from connectors.sagepro.models import (
     CreditMemo,
@@ -37,7 +37,6 @@ from connectors.sagepro.models import (
     SageModel,
 )
 from connectors.sagepro.settings import SageProSettings
-from stream import metrics
 
 M = TypeVar("M", bound=SageModel)
 log = logging.getLogger(__name__)
@@ -113,32 +112,6 @@ class SageProRestClient(ApiClient):
 
     def classify(self, response: httpx.Response) -> SageProError | None:
         return classify_response(response)
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        endpoint: str | None = None,
-        retry: bool = True,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        """As ApiClient.request, but hands tenacity a coroutine *function*.
-
-        tenacity 9 only awaits callables it recognises as ``async def``; the base passes a
-        lambda, whose coroutine comes back unawaited and is never retried.
-        """
-        label = endpoint or path
-        if not retry:
-            return await self._send_authenticated(method, path, label, **kwargs)
-
-        async def attempt() -> httpx.Response:
-            return await self._send_authenticated(method, path, label, **kwargs)
-
-        def on_retry(_: BaseException) -> None:
-            metrics.EXTERNAL_RETRIES.labels(self.system, label).inc()
-
-        return await call_with_retry(attempt, self.retry_policy, on_retry)
 
     # --- generic verbs -----------------------------------------------------------------
 
