@@ -17,6 +17,7 @@ from connectors.salesforce.emulator.faults import SalesforceApiError
 from connectors.salesforce.emulator.schema import ObjectDef, resolve_object
 from connectors.salesforce.emulator.store import SalesforceStore
 from connectors.salesforce.emulator.validation import parse_datetime
+from connectors.salesforce.ids import make_id
 
 PAGE_SIZE = 2000
 _MAX_LOCATORS = 256
@@ -167,7 +168,8 @@ class QueryEngine:
         page = rows[start : start + PAGE_SIZE]
         body: dict[str, Any] = {"totalSize": total, "done": start + PAGE_SIZE >= len(rows)}
         if not body["done"]:
-            locator = "01g" + secrets.token_hex(6).upper()[:12] + f"-{start + PAGE_SIZE}"
+            # Real locators look like "01gRO0000016PIAYA2-2000": an id, then the next offset.
+            locator = make_id("01g", secrets.randbelow(62**9)) + f"-{start + PAGE_SIZE}"
             self._locators[locator] = (rows, start + PAGE_SIZE)
             while len(self._locators) > _MAX_LOCATORS:
                 self._locators.popitem(last=False)
