@@ -20,9 +20,10 @@ from agents.delivery import until_delivered
 from connectors.base.errors import Action, ConnectorError
 from connectors.sagepro.backend import SageProBackend
 from connectors.sagepro.models import Customer
+from connectors.sagepro.models import PaymentStatus as SageStatus
 from schemas.payment import Payment
 from stream import metrics
-from stream.to_sagepro import Posting, plan
+from stream.to_sagepro import Posting, journal_entry, plan
 
 AGENT = "sagepro_payment_sink"
 CONCURRENCY = 8
@@ -40,6 +41,7 @@ class SageProWriter:
         self._gl_accounts: set[str] | None = None
         self._unmatched_ready = False
         self._invoice_customers: OrderedDict[str, str] = OrderedDict()
+        self._waiting: dict[str, float] = {}
 
     @property
     def sage(self) -> SageProBackend:
@@ -85,22 +87,47 @@ class SageProWriter:
             payment,
             self.ctx.mapping,
             customer_id=customer,
-            invoice_id=invoice_id,
-            invoice_found=invoice_customer is not None,
+            invoice_id=invoice_id if invoice_customer is not None else None,
         )
         known = await self.gl_accounts()
         for posting in postings:
-            for line in posting.journal.lines if posting.journal else []:
-                if line.gl_account_id not in known:
-                    raise UnknownGLAccount(f"GL account {line.gl_account_id} does not exist")
+            missing = posting.accounts(self.unapplied_account) - known
+            if missing:
+                raise UnknownGLAccount(f"GL account(s) {', '.join(sorted(missing))} do not exist")
         return postings
 
+    @property
+    def unapplied_account(self) -> str:
+        return self.ctx.mapping.sagepro.gl_accounts["on_account"].credit
+
+    async def original_posted(self, posting: Posting) -> None:
+        """A refund names its sale, which travels on another key and may not be posted yet."""
+        original = posting.payment.original_payment_reference
+        if posting.payment.payment_status is not SageStatus.REFUNDED or not original:
+            return
+        if await self.sage.get_payment(original) is not None:
+            self._waiting.pop(original, None)
+            return
+        first = self._waiting.setdefault(original, time.monotonic())
+        waited = time.monotonic() - first
+        action = (
+            Action.RETRY if waited < self.ctx.worker.dependency_wait_seconds else Action.DEAD_LETTER
+        )
+        raise ConnectorError(
+            f"refund {posting.payment.payment_reference}: original payment {original} "
+            f"not in Sage Pro after {waited:.0f}s",
+            system="sagepro",
+            code="ORIGINAL_NOT_POSTED",
+            action=action,
+        )
+
     async def write(self, payment: Payment) -> None:
-        postings = await self.postings(payment)
-        for posting in postings:
-            await self.sage.post_payment(posting.payment)
-            if posting.journal is not None:
-                await self.sage.post_journal_entry(posting.journal)
+        for posting in await self.postings(payment):
+            await self.original_posted(posting)
+            stored = await self.sage.post_payment(posting.payment)
+            if posting.rule is not None:
+                entry = journal_entry(stored, posting.rule, self.unapplied_account)
+                await self.sage.post_journal_entry(entry)
 
 
 def register(ctx: PipelineContext) -> Any:

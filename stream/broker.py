@@ -48,6 +48,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 async def wait_until_ready(bootstrap: str, within: float = 30.0) -> None:
     """Return once an admin client can list topics on ``bootstrap``."""
     deadline = time.monotonic() + within
@@ -96,6 +106,9 @@ class EmbeddedBroker:
             return
         if not self.port:
             self.port = free_port(self.host)
+        elif not port_is_free(self.host, self.port):
+            # Another broker there would answer our readiness probe in our place.
+            raise OSError(f"{self.bootstrap} is already in use")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         log_file = self._log_path.open("ab")
@@ -128,6 +141,8 @@ class EmbeddedBroker:
         self.spawn()
         try:
             await wait_until_ready(self.bootstrap, within)
+            if not self.running:
+                raise RuntimeError(f"embedded broker exited at start: {self.log_tail()}")
         except BaseException:
             self.stop()
             raise

@@ -1,13 +1,14 @@
 """Canonical payment -> the Sage Pro postings it calls for, per the mapping.
 
-Everything is built and validated here, before the first call, so that a payload Sage Pro
-would refuse is dead-lettered with nothing half-written.
+Sage Pro keeps the AR sub-ledger (payments against invoices) apart from the general ledger,
+so each money movement is two idempotent calls: the payment, then a journal entry built from
+the payment *as stored* (Sage Pro decides how much applied to the invoice and how much went on
+account). Everything that can be checked locally is checked before the first call.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 
 from connectors.sagepro.models import JournalEntry, JournalLine
@@ -21,29 +22,52 @@ VOID_SUFFIX = "-VOID"
 
 @dataclass(frozen=True)
 class Posting:
-    """One payment record and its balancing journal entry (same reference)."""
+    """A payment to post and the GL rule for its journal entry (None: moves no money)."""
 
     payment: SagePayment
-    journal: JournalEntry | None
+    rule: GLRule | None
+
+    def accounts(self, unapplied_account: str) -> set[str]:
+        if self.rule is None:
+            return set()
+        return {self.rule.debit, self.rule.credit, unapplied_account, self.payment.gl_account_id}
 
 
-def _journal(reference: str, day: date, amount: Decimal, rule: GLRule, memo: str) -> JournalEntry:
-    amount = abs(amount)
+def journal_entry(stored: SagePayment, rule: GLRule, unapplied_account: str) -> JournalEntry:
+    """The entry for ``stored``: ``rule`` describes the posting in its own direction.
+
+    Money in (amount > 0): Dr rule.debit the amount; Cr rule.credit what applied to the
+    invoice and Cr the unapplied account what went on account. Money out (refunds, voids):
+    Cr rule.credit the amount; Dr rule.debit and the unapplied account likewise.
+    """
+    applied = abs(stored.applied_amount or Decimal("0"))
+    unapplied = abs(stored.unapplied_amount or Decimal("0"))
+    amount = abs(stored.amount)
+    memo = stored.memo or f"payment {stored.payment_reference}"
+    lines: list[JournalLine] = []
+    if stored.amount >= 0:
+        lines.append(JournalLine(gl_account_id=rule.debit, debit=amount, memo=memo))
+        if applied:
+            lines.append(JournalLine(gl_account_id=rule.credit, credit=applied, memo=memo))
+        if unapplied:
+            lines.append(JournalLine(gl_account_id=unapplied_account, credit=unapplied, memo=memo))
+    else:
+        if applied:
+            lines.append(JournalLine(gl_account_id=rule.debit, debit=applied, memo=memo))
+        if unapplied:
+            lines.append(JournalLine(gl_account_id=unapplied_account, debit=unapplied, memo=memo))
+        lines.append(JournalLine(gl_account_id=rule.credit, credit=amount, memo=memo))
     return JournalEntry(
-        reference=reference,
-        entry_date=day,
+        reference=stored.payment_reference,
+        entry_date=stored.payment_date,
+        lines=lines,
         memo=memo,
-        lines=[
-            JournalLine(gl_account_id=rule.debit, debit=amount, memo=memo),
-            JournalLine(gl_account_id=rule.credit, credit=amount, memo=memo),
-        ],
     )
 
 
-def _sale_rule(payment: Payment, mapping: Mapping, on_account: bool) -> GLRule:
+def _sale_rule(payment: Payment, mapping: Mapping) -> GLRule:
     accounts = mapping.sagepro.gl_accounts
-    key = "on_account" if on_account else payment.type.value
-    return accounts.get(key) or accounts["sale"]
+    return accounts.get(payment.type.value) or accounts["sale"]
 
 
 def plan(
@@ -52,82 +76,74 @@ def plan(
     *,
     customer_id: str,
     invoice_id: str | None,
-    invoice_found: bool,
 ) -> list[Posting]:
-    """The postings for ``payment``, in order. Empty when nothing moves money in the ERP."""
+    """The postings for ``payment``, in order; ``invoice_id`` None means none was found."""
     sage = mapping.sagepro
     day = payment.occurred_at.date()
     ref = payment.transaction_id
-    on_account = not invoice_found
-    review = bool(payment.references.erp_invoice_id) and not invoice_found
+    wanted_invoice = payment.references.erp_invoice_id
+    review = bool(wanted_invoice) and invoice_id is None
     memo = f"PayTrace {payment.type} {ref}"
     if review:
-        memo += f"; invoice {payment.references.erp_invoice_id} not found, posted on account"
+        memo += f"; invoice {wanted_invoice} not found, posted on account for review"
 
-    def sale_posting(status: SageStatus) -> Posting:
-        rule = _sale_rule(payment, mapping, on_account)
+    def status_of(status: PaymentStatus) -> SageStatus:
+        return SageStatus(sage.payment_status[status])
+
+    def money_in(status: SageStatus) -> Posting:
+        rule = _sale_rule(payment, mapping)
         record = SagePayment(
             payment_reference=ref,
             payment_date=day,
             amount=payment.amount,
             customer_id=customer_id,
-            invoice_id=None if on_account else invoice_id,
+            invoice_id=invoice_id,
+            gl_account_id=rule.debit,
             payment_method_code=sage.payment_method_code,
             payment_status=status,
-            on_account=True,
+            on_account=True,  # anything over the invoice balance is kept, not refused
             needs_review=review,
             memo=memo,
         )
-        moved = status is SageStatus.PAID
-        return Posting(record, _journal(ref, day, payment.amount, rule, memo) if moved else None)
+        return Posting(record, rule if status is not SageStatus.FAILED else None)
 
-    def status_of(status: PaymentStatus) -> SageStatus:
-        return SageStatus(sage.payment_status[status])
-
-    if payment.status in (PaymentStatus.DECLINED, PaymentStatus.FAILED):
-        return [sale_posting(status_of(payment.status))]
-    if payment.type is PaymentType.REFUND:
-        if payment.status is not PaymentStatus.REFUNDED:
-            return []
+    def money_out(reference: str, status: SageStatus, rule: GLRule, text: str) -> Posting:
         record = SagePayment(
-            payment_reference=ref,
+            payment_reference=reference,
             payment_date=day,
             amount=-payment.amount,
             customer_id=customer_id,
-            invoice_id=None if on_account else invoice_id,
+            gl_account_id=rule.credit,
             payment_method_code=sage.payment_method_code,
-            payment_status=status_of(PaymentStatus.REFUNDED),
-            original_payment_reference=payment.original_transaction_id,
+            payment_status=status,
+            original_payment_reference=(
+                ref if status is SageStatus.VOIDED else payment.original_transaction_id
+            ),
             needs_review=review,
-            memo=memo,
+            memo=text,
         )
-        refund_journal = _journal(ref, day, payment.amount, sage.gl_accounts["refund"], memo)
-        return [Posting(record, refund_journal)]
+        return Posting(record, rule)
+
+    if payment.status in (PaymentStatus.DECLINED, PaymentStatus.FAILED):
+        return [money_in(status_of(payment.status))]
+    if payment.type is PaymentType.REFUND:
+        if payment.status is not PaymentStatus.REFUNDED:
+            return []
+        text = f"refund {ref} of {payment.original_transaction_id}"
+        return [money_out(ref, status_of(PaymentStatus.REFUNDED), sage.gl_accounts["refund"], text)]
     if payment.type is PaymentType.AUTHORIZATION and payment.status is PaymentStatus.AUTHORIZED:
         return []  # nothing has moved yet
     if payment.status is PaymentStatus.VOIDED:
         if payment.type is PaymentType.AUTHORIZATION:
             return []  # a voided authorization never moved money
-        # The sale is recorded, then reversed: both postings are idempotent by reference.
-        original = sale_posting(status_of(PaymentStatus.APPROVED))
-        reversal = SagePayment(
-            payment_reference=ref + VOID_SUFFIX,
-            payment_date=day,
-            amount=-payment.amount,
-            customer_id=customer_id,
-            invoice_id=original.payment.invoice_id,
-            payment_method_code=sage.payment_method_code,
-            payment_status=status_of(PaymentStatus.VOIDED),
-            original_payment_reference=ref,
-            needs_review=review,
-            memo=f"void of {ref}",
+        # Recorded, then reversed: both idempotent by reference, so any replay is harmless.
+        original = money_in(status_of(PaymentStatus.APPROVED))
+        rule = _sale_rule(payment, mapping)
+        reverse = GLRule(debit=rule.credit, credit=rule.debit)
+        void = money_out(
+            ref + VOID_SUFFIX, status_of(PaymentStatus.VOIDED), reverse, f"void of {ref}"
         )
-        rule = _sale_rule(payment, mapping, on_account)
-        reversed_rule = GLRule(debit=rule.credit, credit=rule.debit)
-        void_journal = _journal(
-            ref + VOID_SUFFIX, day, payment.amount, reversed_rule, f"void of {ref}"
-        )
-        return [original, Posting(reversal, void_journal)]
+        return [original, void]
     if payment.status in (PaymentStatus.APPROVED, PaymentStatus.CAPTURED, PaymentStatus.SETTLED):
-        return [sale_posting(status_of(payment.status))]
+        return [money_in(status_of(payment.status))]
     return []

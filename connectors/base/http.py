@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -39,7 +39,7 @@ class ApiClient(ABC):
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> ApiClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
