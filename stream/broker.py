@@ -58,6 +58,11 @@ def port_is_free(host: str, port: int) -> bool:
         return True
 
 
+async def _list_topics(admin: AIOKafkaAdminClient) -> None:
+    await admin.start()
+    await admin.list_topics()
+
+
 async def wait_until_ready(bootstrap: str, within: float = 30.0) -> None:
     """Return once an admin client can list topics on ``bootstrap``."""
     deadline = time.monotonic() + within
@@ -65,8 +70,9 @@ async def wait_until_ready(bootstrap: str, within: float = 30.0) -> None:
     while time.monotonic() < deadline:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
         try:
-            await admin.start()
-            await admin.list_topics()
+            # Bounded, so a port that accepts but never answers cannot overrun ``within``.
+            remaining = max(0.1, deadline - time.monotonic())
+            await asyncio.wait_for(_list_topics(admin), remaining)
             return
         except Exception as exc:  # any failure here means "not yet"
             last = exc
