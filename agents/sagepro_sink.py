@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -17,13 +18,16 @@ from pydantic import ValidationError
 from agents.context import PipelineContext
 from agents.deadletter import dead_letter, from_event
 from agents.delivery import until_delivered
+from agents.paytrace_source import record_payload
 from connectors.base.errors import Action, ConnectorError
 from connectors.sagepro.backend import SageProBackend
 from connectors.sagepro.models import Customer
 from connectors.sagepro.models import PaymentStatus as SageStatus
 from schemas.payment import Payment
+from schemas.raw import RawPayTraceTransaction
 from stream import metrics
 from stream.to_sagepro import Posting, journal_entry, plan
+from stream.transform import InvalidRecord, to_payment
 
 AGENT = "sagepro_payment_sink"
 CONCURRENCY = 8
@@ -41,7 +45,6 @@ class SageProWriter:
         self._gl_accounts: set[str] | None = None
         self._unmatched_ready = False
         self._invoice_customers: OrderedDict[str, str] = OrderedDict()
-        self._waiting: dict[str, float] = {}
 
     @property
     def sage(self) -> SageProBackend:
@@ -101,25 +104,33 @@ class SageProWriter:
         return self.ctx.mapping.sagepro.gl_accounts["on_account"].credit
 
     async def original_posted(self, posting: Posting) -> None:
-        """A refund names its sale, which travels on another key and may not be posted yet."""
+        """A refund names its sale, which travels on another key and may not be posted yet.
+
+        Waiting for it would stall this agent (and with it the sale's own partition), so the
+        sale is fetched from PayTrace, the source of truth, and posted first. Its own event
+        finds it there later: an idempotent no-op.
+        """
         original = posting.payment.original_payment_reference
         if posting.payment.payment_status is not SageStatus.REFUNDED or not original:
             return
         if await self.sage.get_payment(original) is not None:
-            self._waiting.pop(original, None)
             return
-        first = self._waiting.setdefault(original, time.monotonic())
-        waited = time.monotonic() - first
-        action = (
-            Action.RETRY if waited < self.ctx.worker.dependency_wait_seconds else Action.DEAD_LETTER
+        record = await self.ctx.connectors.paytrace().export_by_id(int(original))
+        if record is None:
+            raise ConnectorError(
+                f"refund {posting.payment.payment_reference}: PayTrace has no transaction "
+                f"{original} to refund",
+                system="paytrace",
+                code="ORIGINAL_NOT_FOUND",
+                action=Action.DEAD_LETTER,
+            )
+        raw = RawPayTraceTransaction(
+            source="poll",
+            fetched_at=datetime.now(UTC),
+            merchant_timezone=str(self.ctx.connectors.paytrace_settings.zone),
+            record=record_payload(record),
         )
-        raise ConnectorError(
-            f"refund {posting.payment.payment_reference}: original payment {original} "
-            f"not in Sage Pro after {waited:.0f}s",
-            system="sagepro",
-            code="ORIGINAL_NOT_POSTED",
-            action=action,
-        )
+        await self.write(to_payment(raw, self.ctx.mapping))
 
     async def write(self, payment: Payment) -> None:
         for posting in await self.postings(payment):
@@ -155,6 +166,10 @@ def register(ctx: PipelineContext) -> Any:
         except UnknownGLAccount as exc:
             await dead_letter(
                 dlq, agent=AGENT, reason="unknown_gl_account", error=str(exc), **from_event(event)
+            )
+        except InvalidRecord as exc:  # the refunded sale, fetched from PayTrace, was unusable
+            await dead_letter(
+                dlq, agent=AGENT, reason=exc.reason, error=str(exc), **from_event(event)
             )
         except ConnectorError as exc:
             if exc.action is Action.IDEMPOTENT_SUCCESS:

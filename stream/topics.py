@@ -66,3 +66,29 @@ async def delete_topics(settings: KafkaSettings, bootstrap: str, names: Iterable
             await admin.delete_topics(doomed)
     finally:
         await admin.close()
+
+
+async def read_all(
+    settings: KafkaSettings, bootstrap: str, name: str, idle_ms: int = 1500
+) -> list[tuple[bytes | None, bytes | None, dict[str, bytes]]]:
+    """Every committed record of ``name`` (key, value, headers): for small topics and checks."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        name,
+        **aiokafka_options(settings, bootstrap),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    records: list[tuple[bytes | None, bytes | None, dict[str, bytes]]] = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=idle_ms)
+            if not batch:
+                return records
+            for messages in batch.values():
+                records.extend((m.key, m.value, dict(m.headers or ())) for m in messages)
+    finally:
+        await consumer.stop()

@@ -1,0 +1,239 @@
+"""Orchestrates the demo: broker, emulators, seed data, workers, workload, convergence, summary.
+
+Every process it starts is stopped on the way out, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from connectors.paytrace.client import PayTraceClient
+from connectors.paytrace.settings import PayTraceSettings
+from connectors.sagepro.client import SageProRestClient
+from connectors.sagepro.settings import SageProSettings
+from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.settings import SalesforceSettings
+from stream.broker import EmbeddedBroker
+from stream.demo.seed import seed
+from stream.demo.verify import Comparison, Expected, compare
+from stream.demo.workload import assign_references, drive, make_plan
+from stream.sandbox import Sandbox, SandboxConfig, start_sandbox
+from stream.settings import KafkaSettings
+from stream.supervise import WorkerProcess
+from stream.topics import read_all
+from stream.topology import topic_name
+
+SEED = 20261122
+
+
+class Demo:
+    def __init__(self, events: int, workers: int, console: Console) -> None:
+        self.events = events
+        self.worker_count = workers
+        self.console = console
+        self.workdir = Path(tempfile.mkdtemp(prefix="paystream-demo-"))
+        self.broker = EmbeddedBroker(self.workdir / "broker")
+        self.sandbox: Sandbox | None = None
+        self.workers: list[WorkerProcess] = []
+        self.rng = random.Random(SEED)
+
+    def clients(
+        self, sandbox: Sandbox
+    ) -> tuple[PayTraceClient, SalesforceClient, SageProRestClient]:
+        env = sandbox.worker_env()
+        paytrace = PayTraceClient.from_settings(
+            PayTraceSettings(
+                base_url=env["PAYSTREAM_PAYTRACE_BASE_URL"],
+                username=env["PAYSTREAM_PAYTRACE_USERNAME"],
+                password=env["PAYSTREAM_PAYTRACE_PASSWORD"],
+            )
+        )
+        salesforce = SalesforceClient.from_settings(
+            SalesforceSettings(
+                login_url=env["PAYSTREAM_SALESFORCE_LOGIN_URL"],
+                client_id=env["PAYSTREAM_SALESFORCE_CLIENT_ID"],
+                client_secret=env["PAYSTREAM_SALESFORCE_CLIENT_SECRET"],
+                call_options_client="paystream-demo-seeder",
+            )
+        )
+        sage = SageProRestClient.from_settings(
+            SageProSettings(
+                base_url=env["PAYSTREAM_SAGEPRO_BASE_URL"], api_key=env["PAYSTREAM_SAGEPRO_API_KEY"]
+            )
+        )
+        return paytrace, salesforce, sage
+
+    def worker_env(self, sandbox: Sandbox) -> dict[str, str]:
+        return {
+            **sandbox.worker_env(),
+            "PAYSTREAM_KAFKA_BOOTSTRAP": self.broker.bootstrap,
+            "PAYSTREAM_APP_ID": "paystream-demo",
+            "PAYSTREAM_POLL_INTERVAL_SECONDS": "1",
+            "PAYSTREAM_LOG_LEVEL": "warning",
+        }
+
+    async def run(self) -> dict[str, Any]:
+        started = time.monotonic()
+        await self.broker.start()
+        self.sandbox = await start_sandbox(SandboxConfig())
+        paytrace, salesforce, sage = self.clients(self.sandbox)
+        http = httpx.AsyncClient(base_url=self.sandbox.url("salesforce"))
+        try:
+            plan = make_plan(self.events, self.rng)
+            data = await seed(
+                paytrace,
+                salesforce,
+                sage,
+                customers=max(5, self.events // 40),
+                invoice_amounts=plan.invoice_amounts(),
+                rng=self.rng,
+            )
+            assign_references(plan, data, self.rng)
+            baseline = (await http.get("/_emulator/usage")).json()["used"]
+            env = self.worker_env(self.sandbox)
+            for index in range(self.worker_count):
+                env_i = {**env, "PAYSTREAM_DATA_DIR": str(self.workdir / f"worker-{index}")}
+                log = self.workdir / f"worker-{index}.log"
+                self.workers.append(WorkerProcess(env_i, log).start())
+            with self.progress() as progress:
+                driving = progress.add_task("PayTrace transactions", total=plan.events)
+                drive_started = time.monotonic()
+                await drive(paytrace, plan, self.rng, lambda: progress.advance(driving))
+                today = date.today()
+                transactions = await paytrace.export_by_date_range(
+                    today - timedelta(days=1), today + timedelta(days=1)
+                )
+                expected = Expected.of(transactions, set(data.invoices))
+                total = len(expected.salesforce) + len(expected.sagepro)
+                syncing = progress.add_task("synced to Salesforce + Sage Pro", total=total)
+                result = await self.converge(expected, sage, http, progress, syncing)
+                converged = time.monotonic()
+            used = (await http.get("/_emulator/usage")).json()["used"] - baseline
+            dead = await read_all(
+                KafkaSettings(), self.broker.bootstrap, topic_name(KafkaSettings(), "deadletter")
+            )
+        finally:
+            await http.aclose()
+            for client in (paytrace, salesforce, sage):
+                await client.aclose()
+        payments = len(expected.salesforce)
+        return {
+            "ok": result.missing == 0 and result.duplicates == 0 and not dead,
+            "events": plan.events,
+            "transactions": len(transactions),
+            "transaction_kinds": dict(sorted(expected.kinds.items())),
+            "salesforce_payments": result.salesforce_matched,
+            "sagepro_payments": result.sagepro_matched,
+            "sagepro_needs_review": result.sagepro_needs_review,
+            "journal_entries_missing": len(result.journal_missing),
+            "missing": result.missing,
+            "missing_sample": result.sample(),
+            "duplicates": result.duplicates,
+            "dead_letters": len(dead),
+            "salesforce_api_calls": used,
+            "salesforce_api_calls_per_1000_payments": round(used * 1000 / max(payments, 1), 1),
+            "events_per_second": round(plan.events / max(converged - drive_started, 1e-9), 1),
+            "seconds": round(time.monotonic() - started, 1),
+            "workers": self.worker_count,
+        }
+
+    async def converge(
+        self,
+        expected: Expected,
+        sage: SageProRestClient,
+        http: httpx.AsyncClient,
+        progress: Progress,
+        task: Any,
+    ) -> Comparison:
+        deadline = time.monotonic() + max(120.0, self.events * 0.5)
+        stable = 0
+        while True:
+            records = (await http.get("/_emulator/records/Payment__c")).json()["records"]
+            result = compare(
+                expected, records, await sage.list_payments(), await sage.list_journal_entries()
+            )
+            progress.update(task, completed=result.salesforce_matched + result.sagepro_matched)
+            stable = stable + 1 if result.missing == 0 else 0
+            if stable >= 2 or time.monotonic() > deadline:
+                return result
+            for worker in self.workers:
+                if not worker.running():
+                    raise RuntimeError(f"a worker exited:\n{worker.log_tail()}")
+            await asyncio.sleep(1.0)
+
+    def progress(self) -> Progress:
+        return Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        )
+
+    async def stop(self, keep_workdir: bool) -> None:
+        for worker in self.workers:
+            worker.stop()
+        if self.sandbox is not None:
+            await self.sandbox.stop()
+        self.broker.stop()
+        if not keep_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _table(summary: dict[str, Any]) -> Table:
+    table = Table(title="paystream demo (read back from the emulators' APIs)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in summary.items():
+        if key not in ("transaction_kinds", "missing_sample"):
+            table.add_row(key, str(value))
+    for kind, count in summary["transaction_kinds"].items():
+        table.add_row(f"  PayTrace {kind}", str(count))
+    for gap, keys in summary["missing_sample"].items():
+        table.add_row(f"  {gap}", ", ".join(keys))
+    return table
+
+
+def run_demo(events: int, as_json: bool, workers: int = 1) -> int:
+    console = Console(stderr=as_json)
+    demo = Demo(events, workers, console)
+    summary: dict[str, Any] | None = None
+
+    async def main() -> None:
+        nonlocal summary
+        try:
+            summary = await demo.run()
+        finally:
+            await demo.stop(keep_workdir=summary is None or not summary["ok"])
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        console.print("interrupted: everything the demo started has been stopped")
+        return 130
+    except Exception as exc:
+        console.print(f"demo failed: {exc}\nlogs kept in {demo.workdir}")
+        return 1
+    assert summary is not None
+    if as_json:
+        sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+    else:
+        console.print(_table(summary))
+        if not summary["ok"]:
+            console.print(f"[red]not converged[/red]; logs kept in {demo.workdir}")
+    return 0 if summary["ok"] else 1
