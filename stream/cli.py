@@ -43,11 +43,13 @@ def topology() -> None:
 @mapping_app.command("check")
 def mapping_check(file: Path) -> None:
     """Validate a mapping file; exit 1 with the problems if it is not valid."""
+    import yaml
+
     from stream.mapping import load_mapping
 
     try:
         mapping = load_mapping(file)
-    except (ValidationError, ValueError, OSError) as exc:
+    except (ValidationError, ValueError, OSError, yaml.YAMLError) as exc:
         typer.echo(f"{file}: invalid\n{exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(

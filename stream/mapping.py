@@ -51,6 +51,14 @@ CorrelationTarget = Literal[
 SourceField = Literal["invoice_id", "customer_reference_id", "customer_id", "description"]
 
 
+def _compile(pattern: str) -> re.Pattern[str]:
+    # re.error is not a ValueError: without this a bad pattern escapes validation as a crash.
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"bad regular expression {pattern!r}: {exc}") from exc
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,7 +75,7 @@ class StatusRule(_Strict):
     @classmethod
     def _regex(cls, value: str) -> str:
         if value != "*":
-            re.compile(value)
+            _compile(value)
         return value
 
     def matches(self, transaction_type: str, status: str, settled: bool) -> bool:
@@ -85,6 +93,12 @@ class CorrelationRule(_Strict):
     pattern: str = ".+"
     target: CorrelationTarget
 
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        _compile(value)
+        return value
+
     @cached_property
     def regex(self) -> re.Pattern[str]:
         return re.compile(self.pattern)
@@ -99,7 +113,7 @@ class CustomFieldRule(_Strict):
     @field_validator("pattern")
     @classmethod
     def _has_value_group(cls, value: str) -> str:
-        if "value" not in re.compile(value).groupindex:
+        if "value" not in _compile(value).groupindex:
             raise ValueError("pattern needs a named group (?P<value>...)")
         return value
 

@@ -14,7 +14,9 @@ _SECRET_KEYS = frozenset(
     {"csc", "cvv", "cvv2", "cvc", "card_code", "security_code", "track_data", "pin"}
 )
 _NUMBER_KEYS = frozenset({"number", "card_number", "cc", "cc_number", "pan", "account_number"})
-_CANDIDATE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# A whole run of digits joined by single spaces/dashes; the PAN may be any part of it.
+_CANDIDATE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,}")
+_GROUP = re.compile(r"\d+")
 MASK = "x"
 
 
@@ -35,10 +37,22 @@ def mask_pan(digits: str) -> str:
 
 
 def _mask_match(match: re.Match[str]) -> str:
-    digits = re.sub(r"[ -]", "", match.group(0))
+    text = match.group(0)
+    digits = re.sub(r"[ -]", "", text)
     if 13 <= len(digits) <= 19 and luhn_valid(digits):
         return mask_pan(digits)
-    return match.group(0)
+    # "qty 3 4111 1111 1111 1111": the run is not a PAN, but a span of its groups may be.
+    # Every Luhn-valid span of whole groups loses all but its last four digits.
+    groups = [(g.start(), g.end()) for g in _GROUP.finditer(text)]
+    hidden: set[int] = set()
+    for first, (start, _) in enumerate(groups):
+        for _, end in groups[first:]:
+            span = [i for i in range(start, end) if text[i].isdigit()]
+            if len(span) > 19:
+                break
+            if len(span) >= 13 and luhn_valid("".join(text[i] for i in span)):
+                hidden.update(span[:-4])
+    return "".join(MASK if i in hidden else char for i, char in enumerate(text))
 
 
 def redact_text(text: str) -> str:
