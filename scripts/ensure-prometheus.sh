@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs Debian's prometheus package (prometheus + promtool) when either is missing.
+# The observability test needs both; CI runs as root with Debian's repositories reachable.
+set -eu
+
+if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+    exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "ensure-prometheus: prometheus/promtool missing and no apt-get to install them" >&2
+    exit 1
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo -n"
+    else
+        echo "ensure-prometheus: not root and no sudo; install Debian's 'prometheus' package" >&2
+        exit 1
+    fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# --no-install-recommends: the server and promtool only, not the node exporter etc.
+$SUDO apt-get install -y -q --no-install-recommends prometheus
+
+# Debian's package starts a system service where an init system runs; tests start their own.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
+
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1

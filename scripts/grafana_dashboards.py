@@ -1,0 +1,527 @@
+"""Writes grafana/dashboards/*.json from the panel definitions below (dashboards as code).
+
+    python scripts/grafana_dashboards.py          # regenerate the JSON files
+    python scripts/grafana_dashboards.py --check  # exit 1 if a committed file is out of date
+
+Every expression reads metrics defined in stream/metrics.py; a test asks a real Prometheus,
+scraping a real worker, for each of them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).resolve().parent.parent / "grafana" / "dashboards"
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+W = 'instance=~"$worker"'  # every selector is scoped to the chosen workers
+RATE = "[$__rate_interval]"
+SINK_ERRORS = 'outcome!~"ok|idempotent_success"'
+
+
+@dataclass
+class Panel:
+    title: str
+    targets: list[tuple[str, str]]  # (expr, legend)
+    unit: str = "short"
+    kind: str = "timeseries"
+    width: int = 12
+    height: int = 8
+    description: str = ""
+    thresholds: list[tuple[float | None, str]] = field(default_factory=list)
+
+
+def rate(metric: str, matchers: str = "") -> str:
+    return f"rate({metric}{{{W}{',' + matchers if matchers else ''}}}{RATE})"
+
+
+def p95(metric: str, by: str, matchers: str = "") -> str:
+    inner = rate(f"{metric}_bucket", matchers)
+    return f"histogram_quantile(0.95, sum by (le, {by}) ({inner}))"
+
+
+def variables(topics: bool = True) -> list[dict[str, Any]]:
+    found = [
+        {
+            "name": "datasource",
+            "label": "Data source",
+            "type": "datasource",
+            "query": "prometheus",
+            "current": {},
+            "hide": 0,
+            "refresh": 1,
+        },
+        _query_variable("worker", "Worker", "label_values(paystream_events_in_total, instance)"),
+    ]
+    if topics:
+        found.append(
+            _query_variable(
+                "topic", "Topic", "label_values(paystream_consumer_lag_messages, topic)"
+            )
+        )
+    return found
+
+
+def _query_variable(name: str, label: str, query: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "definition": query,
+        "query": {"query": query, "refId": f"{name}-values"},
+        "refresh": 2,  # on time range change: workers come and go
+        "includeAll": True,
+        "multi": True,
+        "allValue": ".*",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "options": [],
+        "regex": "",
+        "sort": 1,
+        "hide": 0,
+    }
+
+
+def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
+    steps = [{"color": color, "value": value} for value, color in panel.thresholds] or [
+        {"color": "green", "value": None}
+    ]
+    body: dict[str, Any] = {
+        "id": panel_id,
+        "type": panel.kind,
+        "title": panel.title,
+        "description": panel.description,
+        "datasource": DATASOURCE,
+        "gridPos": {"x": x, "y": y, "w": panel.width, "h": panel.height},
+        "targets": [
+            {
+                "refId": chr(ord("A") + index),
+                "datasource": DATASOURCE,
+                "expr": expr,
+                "legendFormat": legend,
+                "range": True,
+            }
+            for index, (expr, legend) in enumerate(panel.targets)
+        ],
+        "fieldConfig": {
+            "defaults": {
+                "unit": panel.unit,
+                "thresholds": {"mode": "absolute", "steps": steps},
+                "color": {"mode": "thresholds" if panel.thresholds else "palette-classic"},
+            },
+            "overrides": [],
+        },
+        "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}
+        if panel.kind in ("stat", "gauge")
+        else {"legend": {"displayMode": "table", "placement": "bottom", "calcs": ["lastNotNull"]}},
+    }
+    return body
+
+
+def dashboard(
+    uid: str, title: str, description: str, panels: list[Panel], topics: bool = True
+) -> dict[str, Any]:
+    laid_out, x, y, row_height = [], 0, 0, 0
+    for panel_id, panel in enumerate(panels, start=1):
+        if x + panel.width > 24:
+            x, y, row_height = 0, y + row_height, 0
+        laid_out.append(_panel_json(panel, panel_id, x, y))
+        x += panel.width
+        row_height = max(row_height, panel.height)
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["paystream"],
+        "editable": True,
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "10s",
+        "time": {"from": "now-1h", "to": "now"},
+        "timezone": "browser",
+        "graphTooltip": 1,
+        "templating": {"list": variables(topics)},
+        "annotations": {"list": []},
+        "links": [
+            {"type": "dashboards", "tags": ["paystream"], "asDropdown": True, "title": "paystream"}
+        ],
+        "panels": laid_out,
+    }
+
+
+def connector_panels(system: str) -> list[Panel]:
+    """What every external system gets: calls, outcomes, latency, retries, throttling."""
+    on = f'system="{system}"'
+    return [
+        Panel(
+            "Calls by endpoint and outcome",
+            [
+                (
+                    f"sum by (endpoint, outcome) ({rate('paystream_external_calls_total', on)})",
+                    "{{endpoint}} {{outcome}}",
+                )
+            ],
+            "reqps",
+        ),
+        Panel(
+            "Call latency p95 by endpoint",
+            [(p95("paystream_external_call_seconds", "endpoint", on), "{{endpoint}}")],
+            "s",
+        ),
+        Panel(
+            "Error ratio (calls not ok)",
+            [
+                (
+                    # or vector(0): 0 % rather than "no data" while no call has failed yet
+                    f"(sum({rate('paystream_external_calls_total', f'{on},{SINK_ERRORS}')}) "
+                    f"or vector(0)) / sum({rate('paystream_external_calls_total', on)})",
+                    "errors",
+                )
+            ],
+            "percentunit",
+            width=8,
+        ),
+        Panel(
+            "Retries by endpoint",
+            [
+                (
+                    f"sum by (endpoint) ({rate('paystream_external_retries_total', on)})",
+                    "{{endpoint}}",
+                )
+            ],
+            "ops",
+            width=8,
+        ),
+        Panel(
+            "Throttled calls (rate or quota limits)",
+            [(f"sum({rate('paystream_external_throttled_total', on)})", "throttled")],
+            "ops",
+            width=8,
+        ),
+    ]
+
+
+def agent_panels(agent: str, topic_suffix: str) -> list[Panel]:
+    on = f'agent="{agent}"'
+    return [
+        Panel(
+            f"{agent}: events in / out / failed",
+            [
+                (f"sum({rate('paystream_events_in_total', on)})", "in"),
+                (f"sum({rate('paystream_events_out_total', on)})", "out"),
+                (f"sum({rate('paystream_events_failed_total', on)})", "failed"),
+            ],
+            "ops",
+        ),
+        Panel(
+            f"Consumer lag of {topic_suffix} ($topic)",
+            [
+                (
+                    "sum by (topic, partition) (paystream_consumer_lag_messages"
+                    f'{{{W},topic=~"$topic",topic=~".*{topic_suffix}"}})',
+                    "{{topic}}[{{partition}}]",
+                )
+            ],
+            "short",
+        ),
+    ]
+
+
+def sink_panels(agent: str) -> list[Panel]:
+    on, sink = f'agent="{agent}"', f'sink="{agent}"'
+    return [
+        Panel(
+            "Sink processing latency p95 (per batch)",
+            [(p95("paystream_processing_seconds", "agent", on), "{{agent}}")],
+            "s",
+        ),
+        Panel(
+            "Sink batch size (median)",
+            [
+                (
+                    "histogram_quantile(0.5, sum by (le) "
+                    f"({rate('paystream_sink_batch_size_bucket', sink)}))",
+                    "records per batch",
+                )
+            ],
+            "short",
+        ),
+    ]
+
+
+def overview() -> dict[str, Any]:
+    sinks = 'agent=~".*_sink"'
+    dead = f'{W},topic=~"$topic"'
+    budget = (
+        f"1 - max(paystream_salesforce_api_requests_used{{{W}}}) / "
+        f"max(paystream_salesforce_api_requests_limit{{{W}}})"
+    )
+    panels = [
+        Panel(
+            "Payments delivered /s",
+            [(f"sum({rate('paystream_events_out_total', sinks)})", "delivered")],
+            "ops",
+            "stat",
+            width=4,
+            height=5,
+            description="Payments written to Salesforce and Sage Pro by the sinks.",
+        ),
+        Panel(
+            "Workers up",
+            [(f'sum(up{{job="paystream",{W}}})', "workers")],
+            "short",
+            "stat",
+            width=4,
+            height=5,
+            thresholds=[(None, "red"), (1, "green")],
+        ),
+        Panel(
+            "Dead letters (time range)",
+            [(f"sum(increase(paystream_dead_letters_total{{{dead}}}[$__range]))", "dead")],
+            "short",
+            "stat",
+            width=4,
+            height=5,
+            thresholds=[(None, "green"), (1, "red")],
+        ),
+        Panel(
+            "Salesforce API budget left",
+            [(budget, "left")],
+            "percentunit",
+            "gauge",
+            width=4,
+            height=5,
+            description="From Sforce-Limit-Info: 1 - used / limit of the org's daily requests.",
+            thresholds=[(None, "red"), (0.1, "orange"), (0.25, "green")],
+        ),
+        Panel(
+            "Consumer lag (messages)",
+            [(f'sum(paystream_consumer_lag_messages{{{W},topic=~"$topic"}})', "lag")],
+            "short",
+            "stat",
+            width=4,
+            height=5,
+        ),
+        Panel(
+            "PayTrace watermark lag",
+            [(f"max(paystream_paytrace_watermark_lag_seconds{{{W}}})", "lag")],
+            "s",
+            "stat",
+            width=4,
+            height=5,
+            thresholds=[(None, "green"), (300, "orange"), (900, "red")],
+        ),
+        Panel(
+            "Money flowing: events per second by agent",
+            [
+                (f"sum by (agent) ({rate('paystream_events_in_total')})", "{{agent}} in"),
+                (f"sum by (agent) ({rate('paystream_events_out_total')})", "{{agent}} out"),
+            ],
+            "ops",
+        ),
+        Panel(
+            "Processing latency p95 by agent",
+            [(p95("paystream_processing_seconds", "agent"), "{{agent}}")],
+            "s",
+        ),
+        Panel(
+            "Errors: failed events per second by agent",
+            [(f"sum by (agent) ({rate('paystream_events_failed_total')})", "{{agent}}")],
+            "ops",
+        ),
+        Panel(
+            "External calls not ok, by system and outcome",
+            [
+                (
+                    "sum by (system, outcome) "
+                    f"({rate('paystream_external_calls_total', SINK_ERRORS)})",
+                    "{{system}} {{outcome}}",
+                )
+            ],
+            "reqps",
+        ),
+        Panel(
+            "Dead letters by topic and reason",
+            [
+                (
+                    "sum by (topic, reason) "
+                    f"(increase(paystream_dead_letters_total{{{dead}}}{RATE}))",
+                    "{{reason}} ({{topic}})",
+                )
+            ],
+            "short",
+        ),
+        Panel(
+            "Consumer lag by topic and partition",
+            [
+                (
+                    "sum by (topic, partition) "
+                    f'(paystream_consumer_lag_messages{{{W},topic=~"$topic"}})',
+                    "{{topic}}[{{partition}}]",
+                )
+            ],
+            "short",
+        ),
+        Panel(
+            "Salesforce API requests used / limit",
+            [
+                (f"max(paystream_salesforce_api_requests_used{{{W}}})", "used"),
+                (f"max(paystream_salesforce_api_requests_limit{{{W}}})", "limit"),
+            ],
+            "short",
+            width=8,
+        ),
+        Panel(
+            "Charges by outcome / ledger keys pending",
+            [
+                (
+                    f"sum by (outcome) (increase(paystream_charges_total{{{W}}}{RATE}))",
+                    "{{outcome}}",
+                ),
+                (f"max(paystream_ledger_pending_keys{{{W}}})", "ledger keys pending"),
+            ],
+            "short",
+            width=8,
+        ),
+        Panel(
+            "Throttled calls by system",
+            [
+                (
+                    f"sum by (system) ({rate('paystream_external_throttled_total')})",
+                    "{{system}}",
+                )
+            ],
+            "ops",
+            width=8,
+        ),
+    ]
+    return dashboard(
+        "paystream-overview",
+        "paystream / Overview",
+        "Is money flowing, where is it stuck, how much Salesforce API budget is left.",
+        panels,
+    )
+
+
+def paytrace() -> dict[str, Any]:
+    poller = 'agent="paytrace_poller"'
+    panels = [
+        Panel(
+            "Poll watermark lag",
+            [(f"max(paystream_paytrace_watermark_lag_seconds{{{W}}})", "lag")],
+            "s",
+            thresholds=[(None, "green"), (300, "orange"), (900, "red")],
+            description="How far the export watermark trails now; grows while polling fails.",
+        ),
+        Panel(
+            "Transactions fetched / published by the poller",
+            [
+                (
+                    f"sum({rate('paystream_events_in_total', poller)})",
+                    "fetched",
+                ),
+                (
+                    f"sum({rate('paystream_events_out_total', poller)})",
+                    "published",
+                ),
+                (
+                    f"sum({rate('paystream_events_failed_total', poller)})",
+                    "failed polls",
+                ),
+            ],
+            "ops",
+        ),
+        *connector_panels("paytrace"),
+        *agent_panels("payment_normalizer", "paytrace.transactions.raw"),
+    ]
+    return dashboard(
+        "paystream-paytrace",
+        "paystream / PayTrace",
+        "The PayTrace poller, its API calls and the raw topic.",
+        panels,
+    )
+
+
+def salesforce() -> dict[str, Any]:
+    budget = (
+        f"1 - max(paystream_salesforce_api_requests_used{{{W}}}) / "
+        f"max(paystream_salesforce_api_requests_limit{{{W}}})"
+    )
+    panels = [
+        Panel(
+            "API budget left",
+            [(budget, "left")],
+            "percentunit",
+            "gauge",
+            width=8,
+            thresholds=[(None, "red"), (0.1, "orange"), (0.25, "green")],
+        ),
+        Panel(
+            "API requests used / limit (Sforce-Limit-Info)",
+            [
+                (f"max(paystream_salesforce_api_requests_used{{{W}}})", "used"),
+                (f"max(paystream_salesforce_api_requests_limit{{{W}}})", "limit"),
+            ],
+            "short",
+            width=16,
+        ),
+        *agent_panels("salesforce_payment_sink", "payments"),
+        *sink_panels("salesforce_payment_sink"),
+        *connector_panels("salesforce"),
+    ]
+    return dashboard(
+        "paystream-salesforce",
+        "paystream / Salesforce",
+        "The Payment__c sink, its API calls and the org's API budget.",
+        panels,
+    )
+
+
+def sagepro() -> dict[str, Any]:
+    panels = [
+        *agent_panels("sagepro_payment_sink", "payments"),
+        *sink_panels("sagepro_payment_sink"),
+        *connector_panels("sagepro"),
+    ]
+    return dashboard(
+        "paystream-sagepro",
+        "paystream / Sage Pro",
+        "The Sage Pro payments and journal entries sink and its API calls.",
+        panels,
+    )
+
+
+DASHBOARDS = {
+    "overview.json": overview,
+    "paytrace.json": paytrace,
+    "salesforce.json": salesforce,
+    "sagepro.json": sagepro,
+}
+
+
+def render(build: Any) -> str:
+    return json.dumps(build(), indent=2) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    stale = []
+    for name, build in DASHBOARDS.items():
+        path = OUT / name
+        text = render(build)
+        if "--check" in argv:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+            continue
+        OUT.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    if stale:
+        print(f"out of date: {', '.join(stale)}; run python scripts/grafana_dashboards.py")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
