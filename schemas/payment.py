@@ -87,4 +87,5 @@ class Payment(BaseModel):
     def fingerprint(self) -> str:
         """What makes a state change worth re-emitting (dedupe key per transaction)."""
         settled = self.settled_at.isoformat() if self.settled_at else ""
-        return f"{self.status}|{self.amount}|{settled}"
+        # 110 and 110.00 are one amount (sources differ in how they write it): compare cents.
+        return f"{self.status}|{self.amount:.2f}|{settled}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,8 @@ def _format(value: Any, path: str, sf: SalesforceMapping) -> Any:
         return str(value).title()
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    if isinstance(value, date):  # occurred_on: a Salesforce Date field, and JSON-serialisable
+        return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)
     return value

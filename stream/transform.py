@@ -68,7 +68,7 @@ def to_payment(raw: RawPayTraceTransaction, mapping: Mapping) -> Payment:
     """Validate and map; raises ``InvalidRecord`` with a reason for anything unusable."""
     try:
         zone = ZoneInfo(raw.merchant_timezone)
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, OSError) as exc:  # OSError: a tz directory, e.g. "America"
         raise InvalidRecord("bad_timezone", str(exc)) from exc
     try:
         record = ExportedTransaction.model_validate(raw.record, context={"tz": zone})
