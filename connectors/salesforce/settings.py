@@ -27,6 +27,9 @@ class SalesforceSettings(FileBackedSettings):
     # Sent as ``Sforce-Call-Options: client=<id>``; change events carry it in changeOrigin,
     # which is how a CDC consumer recognises (and skips) changes paystream made itself.
     call_options_client: str = "paystream"
+    # Pub/Sub API (Change Data Capture): https:// = TLS, http:// = plaintext (the emulator).
+    pubsub_url: str = "https://api.pubsub.salesforce.com:7443"
+    pubsub_tenant_id: str | None = None  # the org id; default: read from the access token
 
     def credentials_problem(self) -> str | None:
         """What is missing for the chosen flow, or None when the settings can authenticate."""

@@ -46,6 +46,7 @@ class EmulatorState:
     queries: QueryEngine
     api_used: int = 0
     api_limit: int = 0
+    pubsub_port: int | None = None  # bound port of the Pub/Sub API, once it serves
 
     def limit_header(self) -> str:
         return f"api-usage={self.api_used}/{self.api_limit}"
@@ -130,4 +131,8 @@ def create_app(config: EmulatorConfig) -> web.Application:
     add_fault_routes(app, faults)
     routes.add_routes(app)
     controls.add_routes(app)
+    if config.pubsub_port is not None:
+        from connectors.salesforce.emulator.pubsub_server import attach_pubsub
+
+        attach_pubsub(app)
     return app

@@ -17,3 +17,7 @@ class EmulatorConfig(BaseModel):
         default_factory=lambda: {"Payment__c": ["SalesRepID__c", "Campaign_Source__c"]}
     )
     change_event_retention_hours: float = 72
+    # Pub/Sub API (gRPC) beside the REST app: None = not served, 0 = any free port.
+    pubsub_port: int | None = None
+    pubsub_host: str = "127.0.0.1"
+    pubsub_keepalive_seconds: float = 270  # the real service sends one within 270 s

@@ -6,7 +6,7 @@ records, commit or roll back together.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,8 @@ class SalesforceStore:
     def __init__(self, data_dir: Path | None, objects: Iterable[ObjectDef]) -> None:
         path: Path | str = data_dir / "salesforce.sqlite3" if data_dir else ":memory:"
         self.base = Store(path, SCHEMA + "".join(self._ext_id_indexes(objects)))
+        # Called after every commit, so change-event readers (Pub/Sub) wake without polling.
+        self.commit_listeners: list[Callable[[], None]] = []
 
     @staticmethod
     def _ext_id_indexes(objects: Iterable[ObjectDef]) -> list[str]:
@@ -79,6 +81,9 @@ class SalesforceStore:
                 await self.base.db.rollback()
             else:
                 await self.base.db.commit()
+        if not txn.aborted:
+            for listener in list(self.commit_listeners):
+                listener()
 
     async def next_value(self, name: str) -> int:
         row = await self.base.fetchone(
@@ -177,6 +182,13 @@ class SalesforceStore:
             {"replayId": r["replay_id"], "entity": r["entity"], "event": orjson.loads(r["payload"])}
             for r in rows
         ]
+
+    async def latest_replay_id(self) -> int:
+        """The highest replay id ever issued (0 before the first event), pruned or not."""
+        row = await self.base.fetchone(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'change_events'"
+        )
+        return int(row["seq"]) if row else 0
 
     async def clear(self) -> None:
         async with self.base.lock:
