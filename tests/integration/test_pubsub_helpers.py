@@ -77,7 +77,7 @@ async def running_org(**config: Any) -> AsyncIterator[Org]:
             client_id="paystream-demo",
             client_secret=SecretStr("demo-secret"),
             call_options_client=CLIENT_ID,
-            pubsub_url=pubsub_url(app),
+            pubsub_url=pubsub_url(app) if values["pubsub_port"] is not None else "",
         )
         async with SalesforceClient(settings, retry=FAST) as rest:
             yield Org(app, server, settings, rest)
@@ -100,6 +100,10 @@ async def take(
     finally:
         await events.aclose()  # type: ignore[attr-defined]
     return received
+
+
+async def next_event(events: AsyncIterator[ReceivedEvent], timeout: float = 5.0) -> ReceivedEvent:
+    return await asyncio.wait_for(anext(events), timeout)
 
 
 async def nothing_more(events: AsyncIterator[ReceivedEvent], within: float = 0.6) -> bool:
