@@ -176,8 +176,8 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         rpc_id = str(uuid.uuid4())
         try:
             self.check_up()
-            self.check_auth(context)
-            await Subscription(self, request_iterator, context, rpc_id).run()
+            token = self.check_auth(context)
+            await Subscription(self, request_iterator, context, rpc_id, token).run()
         except PubSubAbort as exc:
             await self.abort(context, exc, rpc_id, "Subscribe")
 

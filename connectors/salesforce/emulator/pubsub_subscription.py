@@ -50,6 +50,7 @@ class Subscription:
         requests: AsyncIterator[pb.FetchRequest],
         context: aio.ServicerContext[pb.FetchRequest, pb.FetchResponse],
         rpc_id: str,
+        token: str,
     ) -> None:
         self.servicer = servicer
         self.state = servicer.state
@@ -57,7 +58,7 @@ class Subscription:
         self.requests = requests
         self.context = context
         self.rpc_id = rpc_id
-        self.token = servicer.check_auth(context)
+        self.token = token  # re-checked before every response: tokens can be revoked
         self.topic = ""
         self.schema: EventSchema | None = None
         self.position = 0  # replay id of the last event this stream has passed

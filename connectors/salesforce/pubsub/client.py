@@ -11,9 +11,10 @@ is not recoverable here: ``ReplayIdExpired`` tells the caller to resync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
@@ -183,12 +184,15 @@ class PubSubSubscriber:
         failures = 0
         refreshed = False
         while True:
+            stream = self._stream_once(topic, cursor, batch, on_keepalive)
             try:
-                async for item in self._stream_once(topic, cursor, batch, on_keepalive):
-                    failures, refreshed = 0, False
-                    if item is not None:
-                        yield item
-                        cursor.position = item.replay_id
+                # aclosing: a consumer that stops early must end the call now, not at GC
+                async with contextlib.aclosing(stream):
+                    async for item in stream:
+                        failures, refreshed = 0, False
+                        if item is not None:
+                            yield item
+                            cursor.position = item.replay_id
                 error: PubSubError | None = None  # the server ended the stream: reconnect
             except aio.AioRpcError as exc:
                 error = error_from_rpc(exc, replay_id=cursor.position)
@@ -218,7 +222,7 @@ class PubSubSubscriber:
 
     async def _stream_once(
         self, topic: str, cursor: _Cursor, batch: int, on_keepalive: KeepaliveHook | None
-    ) -> AsyncIterator[ReceivedEvent | None]:
+    ) -> AsyncGenerator[ReceivedEvent | None, None]:
         """One Subscribe call. Yields events, and None for each response (progress marker)."""
         first = pb.FetchRequest(topic_name=topic, num_requested=batch)
         if cursor.position:
