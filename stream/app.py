@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import faust
 
+from stream import faust_fixes
 from stream.kafka import faust_credentials
 from stream.settings import KafkaSettings, WorkerSettings
 
 
 def create_app(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> faust.App:
-    """A Faust app for ``bootstrap``; agents are attached by ``stream.topology.build``."""
+    """A Faust app for ``bootstrap``; agents are attached by ``stream.pipeline.build``."""
+    faust_fixes.apply()
     return faust.App(
         worker.app_id,
         broker=f"kafka://{bootstrap}",

@@ -94,9 +94,11 @@ class WorkerSettings(FileBackedSettings):
     model_config = SettingsConfigDict(env_prefix="PAYSTREAM_", title="worker")
 
     app_id: str = "paystream"
-    # exactly_once: the dedupe and charge-ledger tables commit atomically with what the agent
-    # emitted, so a crash can never leave a table saying "done" for an event nobody sent.
-    processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
+    # at_least_once: every effect leaves Kafka (HTTP calls no Kafka transaction can include),
+    # so exactly-once *in effect* comes from idempotency keys at every sink and from tables
+    # that record a state only after its output is acknowledged. exactly_once stays available
+    # for clusters with full transaction support (see the README for why it is not default).
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = "at_least_once"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     data_dir: Path = Path(".paystream/worker")

@@ -26,13 +26,11 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.client import AIOKafkaClient, CoordinationType
-from aiokafka.protocol.group import LeaveGroupRequest
 
 from stream.broker import free_port
 from stream.settings import KafkaSettings
 from stream.topics import TopicSpec, delete_topics, ensure_topics, faust_internal_topics
+from tests.integration.kafka_groups import evict_group_members
 
 pytestmark = pytest.mark.integration
 
@@ -211,31 +209,6 @@ async def produce(bootstrap: str, topic: str, events: int, start: int) -> None:
         await producer.stop()
 
 
-async def evict_group_members(bootstrap: str, group: str) -> None:
-    """What Kafka's session timeout does to a vanished member, done at once.
-
-    noida-db 0.2.3 never expires a member that stops heartbeating: a SIGKILLed worker stays
-    in its group (and stays its leader), so a successor loops JoinGroup/SyncGroup forever.
-    """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
-    # DescribeGroups v2 rows: (error_code, group, state, protocol_type, protocol, members);
-    # each member row starts with its member_id.
-    members = [member[0] for resp in described for row in resp.groups for member in row[5]]
-    client = AIOKafkaClient(bootstrap_servers=bootstrap)
-    await client.bootstrap()
-    try:
-        coordinator = await client.coordinator_lookup(CoordinationType.GROUP, group)
-        for member_id in members:
-            await client.send(coordinator, LeaveGroupRequest(group, member_id))
-    finally:
-        await client.close()
-
-
 @pytest.fixture
 async def counter_run(
     request: pytest.FixtureRequest, kafka_bootstrap: str, tmp_path: Path
@@ -276,16 +249,16 @@ def every_key_reached(view: OutputView, count: int) -> Callable[[], bool]:
     ("counter_run", "stop_signal"),
     [
         pytest.param(
-            "at_least_once", signal.SIGTERM, id="at_least_once-sigterm", marks=FAUST_SKIPS_EVENTS
+            "at_least_once", signal.SIGTERM, id="at_least_once-sigterm"
         ),
         pytest.param(
-            "exactly_once", signal.SIGTERM, id="exactly_once-sigterm", marks=FAUST_SKIPS_EVENTS
+            "exactly_once", signal.SIGTERM, id="exactly_once-sigterm"
         ),
         pytest.param(
-            "exactly_once", signal.SIGKILL, id="exactly_once-sigkill", marks=FAUST_SKIPS_EVENTS
+            "exactly_once", signal.SIGKILL, id="exactly_once-sigkill"
         ),
         pytest.param(
-            "at_least_once", signal.SIGKILL, id="at_least_once-sigkill", marks=FAUST_SKIPS_EVENTS
+            "at_least_once", signal.SIGKILL, id="at_least_once-sigkill"
         ),
     ],
     indirect=["counter_run"],
