@@ -65,7 +65,7 @@ def test_defaults_without_env_or_file() -> None:
     assert kafka.bootstrap is None  # the embedded broker will be started
     assert kafka.partitions == 4
     assert kafka.security_protocol == "PLAINTEXT"
-    assert worker.processing_guarantee == "exactly_once"
+    assert worker.processing_guarantee == "at_least_once"
     assert worker.app_id == "paystream"
 
 
