@@ -91,6 +91,7 @@ def emulate(
     client_id: Annotated[str, typer.Option(help="Salesforce client id")] = "paystream-demo",
     client_secret: Annotated[str, typer.Option(help="Salesforce client secret")] = "demo-secret",
     api_key: Annotated[str, typer.Option(help="Sage Pro API key")] = "demo-sage-key",
+    pubsub_port: Annotated[int, typer.Option(help="Salesforce Pub/Sub API (gRPC) port")] = 0,
 ) -> None:
     """Run emulators of the real APIs in the foreground and print where they are."""
     from stream.sandbox import SYSTEMS, SandboxConfig, start_sandbox
@@ -102,6 +103,8 @@ def emulate(
     config.sagepro.api_key = api_key
     if port:
         config.ports = {name: port + index for index, name in enumerate(systems)}
+    if pubsub_port:
+        config.ports["salesforce_pubsub"] = pubsub_port
 
     async def run() -> None:
         sandbox = await start_sandbox(config, systems)

@@ -165,6 +165,47 @@ class SageProMapping(_Strict):
         return value
 
 
+DEFAULT_OUTCOME_LABELS = {
+    "charged": "Paid",
+    "declined": "Declined",
+    "payment_method_required": "Payment method required",
+    "failed": "Payment failed",
+}
+
+
+class ChargeTrigger(_Strict):
+    """A Salesforce change that asks for a charge: a field reaching a value, or a CREATE."""
+
+    object: Literal["Opportunity", "Order"]
+    name: str = Field(pattern=r"^[a-z_]+$", description="part of the idempotency key")
+    change_types: list[Literal["CREATE", "UPDATE", "UNDELETE"]] = Field(min_length=1)
+    field: str | None = None
+    value: str | None = None
+
+
+class CollectionMapping(_Strict):
+    """Salesforce-triggered collection: which changes charge, and where outcomes are written."""
+
+    triggers: list[ChargeTrigger] = Field(default_factory=list)
+    amount_fields: dict[str, str] = Field(default_factory=lambda: {"Opportunity": "Amount"})
+    account_field: str = "AccountId"
+    vault_id_field: str = "CustomerVaultID__c"  # on Account
+    status_field: str | None = "PaymentStatus__c"  # on the triggering record
+    transaction_field: str | None = "PaymentTransactionID__c"
+    own_client: str = "paystream"  # changeOrigin client of our own writes: never a trigger
+    statuses: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_OUTCOME_LABELS),
+        description="what the status field says for each outcome",
+    )
+
+    @field_validator("statuses")
+    @classmethod
+    def _all_outcomes(cls, value: dict[str, str]) -> dict[str, str]:
+        if set(value) != set(DEFAULT_OUTCOME_LABELS):
+            raise ValueError(f"statuses needs exactly {', '.join(sorted(DEFAULT_OUTCOME_LABELS))}")
+        return value
+
+
 class Mapping(_Strict):
     version: Literal[1] = 1
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
@@ -178,6 +219,7 @@ class Mapping(_Strict):
     )
     salesforce: SalesforceMapping
     sagepro: SageProMapping
+    collection: CollectionMapping = Field(default_factory=CollectionMapping)
 
     @model_validator(mode="after")
     def _cross_check(self) -> Mapping:

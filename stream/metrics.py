@@ -106,6 +106,15 @@ LEDGER_PENDING = Gauge(
     "paystream_ledger_pending_keys", "Charge ledger keys still PENDING.", registry=REGISTRY
 )
 
+# Known, finite label values exported as 0 from the start: a dashboard then shows "0 declined"
+# and an alert's ratio has a denominator, instead of "no data" until the first event.
+CHARGE_OUTCOMES = ("requested", "charged", "declined", "failed")
+EXTERNAL_SYSTEMS = ("paytrace", "salesforce", "sagepro")
+for _outcome in CHARGE_OUTCOMES:
+    CHARGES.labels(_outcome)
+for _system in EXTERNAL_SYSTEMS:
+    EXTERNAL_THROTTLED.labels(_system)
+
 
 def render() -> bytes:
     return generate_latest(REGISTRY)

@@ -8,7 +8,7 @@ import faust
 import faust.web
 import mode
 
-from agents import deadletter_monitor, normalizer, sagepro_sink, salesforce_sink
+from agents import consumer_lag, deadletter_monitor, normalizer, sagepro_sink, salesforce_sink
 from agents.context import Connectors, PipelineContext
 from agents.paytrace_source import PayTracePoller
 from connectors.paytrace.settings import PayTraceSettings
@@ -52,6 +52,8 @@ def build(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> Pipel
     for register in AGENTS.values():
         register(ctx)
     _add_poller(ctx)
+    consumer_lag.register(ctx)
+    _initialise_agent_metrics()
     _add_metrics_page(app)
     return ctx
 
@@ -85,6 +87,13 @@ def _add_poller(ctx: PipelineContext) -> None:
             await ctx.connectors.aclose()
 
     ctx.app.service(ClientCloser)
+
+
+def _initialise_agent_metrics() -> None:
+    # Export 0 from the start so error rates and dashboards read 0, not "no data", while healthy.
+    for agent in (*AGENTS, "paytrace_poller"):
+        for counter in (metrics.EVENTS_IN, metrics.EVENTS_OUT, metrics.EVENTS_FAILED):
+            counter.labels(agent)
 
 
 def _add_metrics_page(app: faust.App) -> None:

@@ -9,8 +9,17 @@ from connectors.base.emulator import EmulatorServer
 from connectors.paytrace import emulator as paytrace_emulator
 from connectors.sagepro import emulator as sagepro_emulator
 from connectors.salesforce import emulator as salesforce_emulator
+from connectors.salesforce.emulator.pubsub_server import pubsub_url
 
 SYSTEMS = ("paytrace", "salesforce", "sagepro")
+
+# The custom fields paystream's default mapping writes, as an admin would add them to an org.
+SANDBOX_FIELDS = {
+    "Payment__c": ["SalesRepID__c", "Campaign_Source__c"],
+    "Opportunity": ["PaymentStatus__c", "PaymentTransactionID__c"],
+    # Order.TotalAmount is a roll-up of order products in a real org; the sandbox has none.
+    "Order": ["PaymentStatus__c", "PaymentTransactionID__c", "Amount__c"],
+}
 
 
 @dataclass
@@ -22,7 +31,7 @@ class SandboxConfig:
         default_factory=paytrace_emulator.EmulatorConfig
     )
     salesforce: salesforce_emulator.EmulatorConfig = field(
-        default_factory=salesforce_emulator.EmulatorConfig
+        default_factory=lambda: salesforce_emulator.EmulatorConfig(extra_fields=SANDBOX_FIELDS)
     )
     sagepro: sagepro_emulator.EmulatorConfig = field(
         default_factory=sagepro_emulator.EmulatorConfig
@@ -51,6 +60,7 @@ class Sandbox:
         if "salesforce" in self.servers:
             sf = self.config.salesforce
             env |= {
+                "PAYSTREAM_SALESFORCE_PUBSUB_URL": pubsub_url(self.servers["salesforce"].app),
                 "PAYSTREAM_SALESFORCE_LOGIN_URL": self.url("salesforce"),
                 "PAYSTREAM_SALESFORCE_CLIENT_ID": sf.client_id,
                 "PAYSTREAM_SALESFORCE_CLIENT_SECRET": sf.client_secret,
@@ -75,6 +85,8 @@ async def start_sandbox(config: SandboxConfig, systems: tuple[str, ...] = SYSTEM
             sub = getattr(config, system).model_copy()
             if config.data_dir is not None:
                 sub.data_dir = config.data_dir / system
+            if system == "salesforce" and sub.pubsub_port is None:
+                sub.pubsub_port = config.ports.get("salesforce_pubsub", 0)
             module = {
                 "paytrace": paytrace_emulator,
                 "salesforce": salesforce_emulator,

@@ -47,12 +47,11 @@ def _references(record: ExportedTransaction, mapping: Mapping) -> References:
     found: dict[str, str] = {}
     for rule in mapping.correlation:
         value = str(getattr(record, rule.field) or "").strip()
+        # First matching rule per target wins. A value may name several things: a charge for
+        # an Opportunity carries its id, which is also the id of the ERP invoice made for it.
         if value and rule.target not in found and rule.regex.fullmatch(value):
             found[rule.target] = value
-            # One source value names one thing: an Opportunity id is not also an ERP invoice.
-            if rule.field == "invoice_id" and rule.target != "erp_invoice_id":
-                found.setdefault("erp_invoice_id", "")
-    return References(**{k: v for k, v in found.items() if v})
+    return References(**found)
 
 
 def _custom_fields(record: ExportedTransaction, mapping: Mapping) -> dict[str, str]:

@@ -42,6 +42,7 @@ CREDENTIALS = {
 class EmulatorProcess:
     system: str
     port: int = field(default_factory=free_port)
+    pubsub_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -100,6 +101,7 @@ class Pipeline:
             **CREDENTIALS,
             "PAYSTREAM_PAYTRACE_BASE_URL": self.url("paytrace"),
             "PAYSTREAM_SALESFORCE_LOGIN_URL": self.url("salesforce"),
+            "PAYSTREAM_SALESFORCE_PUBSUB_URL": f"http://127.0.0.1:{self.emulators['salesforce'].pubsub_port}",
             "PAYSTREAM_SAGEPRO_BASE_URL": self.url("sagepro"),
             "PAYSTREAM_KAFKA_BOOTSTRAP": self.bootstrap,
             "PAYSTREAM_KAFKA_TOPIC_PREFIX": self.name,

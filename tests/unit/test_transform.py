@@ -177,9 +177,16 @@ def test_no_card_at_all() -> None:
 @pytest.mark.parametrize(
     ("invoice_id", "customer_reference_id", "customer_id", "references"),
     [
-        (OPPORTUNITY, "", "", References(opportunity_id=OPPORTUNITY)),
-        (OPPORTUNITY[:15], "", "", References(opportunity_id=OPPORTUNITY[:15])),
-        (ORDER, "", "", References(order_id=ORDER)),
+        # A Salesforce id in invoice_id (a charge paystream made) is also the ERP invoice id:
+        # the charge agent creates the Sage Pro invoice under that id.
+        (OPPORTUNITY, "", "", References(opportunity_id=OPPORTUNITY, erp_invoice_id=OPPORTUNITY)),
+        (
+            OPPORTUNITY[:15],
+            "",
+            "",
+            References(opportunity_id=OPPORTUNITY[:15], erp_invoice_id=OPPORTUNITY[:15]),
+        ),
+        (ORDER, "", "", References(order_id=ORDER, erp_invoice_id=ORDER)),
         ("INV-10042", "", "", References(erp_invoice_id="INV-10042")),
         ("INV-10042", ACCOUNT, "", References(account_id=ACCOUNT, erp_invoice_id="INV-10042")),
         (
@@ -189,7 +196,12 @@ def test_no_card_at_all() -> None:
             References(opportunity_id=OPPORTUNITY, erp_invoice_id="INV-10042"),
         ),
         ("", ORDER, "", References(order_id=ORDER)),
-        (OPPORTUNITY, ACCOUNT, "", References(opportunity_id=OPPORTUNITY, account_id=ACCOUNT)),
+        (
+            OPPORTUNITY,
+            ACCOUNT,
+            "",
+            References(opportunity_id=OPPORTUNITY, account_id=ACCOUNT, erp_invoice_id=OPPORTUNITY),
+        ),
         ("", "", "cust-42", References(erp_customer_id="cust-42")),
         ("", "PO123456", "", References()),
         # Not a Salesforce id: wrong length or prefix, so it is the ERP's invoice number.

@@ -1,0 +1,57 @@
+"""Records of Salesforce-triggered collection: CDC changes, charge commands, ledger entries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class SalesforceChange(BaseModel):
+    """One Change Data Capture event (or a resync stand-in), keyed by record id on Kafka."""
+
+    source: Literal["cdc", "resync"] = "cdc"
+    topic: str
+    entity: str
+    change_type: str
+    record_ids: list[str]
+    changed_fields: list[str] = Field(default_factory=list)
+    values: dict[str, Any] = Field(default_factory=dict)
+    commit_timestamp: int = 0  # epoch ms
+    transaction_key: str = ""
+    change_origin: str = ""
+    replay_id: str = ""  # hex; empty for resync records
+    event_id: str = ""
+
+
+class ChargeCommand(BaseModel):
+    """Charge the Account's vaulted card for a record, once per ``key``."""
+
+    key: str  # <object>:<record id>:<trigger>: from the business event, never delivery data
+    object: Literal["Opportunity", "Order"]
+    record_id: str
+    trigger: str
+    requested_at: datetime
+
+
+class LedgerState(StrEnum):
+    PENDING = "PENDING"  # about to charge, or charged with the answer lost
+    DONE = "DONE"
+    DECLINED = "DECLINED"
+    NO_PAYMENT_METHOD = "NO_PAYMENT_METHOD"
+    FAILED = "FAILED"  # could not charge (e.g. no amount); not retried automatically
+
+
+class LedgerEntry(BaseModel):
+    key: str
+    state: LedgerState
+    transaction_id: int | None = None
+    amount: str | None = None
+    detail: str = ""
+    updated_at: datetime
+
+    @property
+    def final(self) -> bool:
+        return self.state is not LedgerState.PENDING
