@@ -5,6 +5,7 @@ Clients are made on first use, inside the worker's event loop, and closed when i
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,7 @@ class PipelineContext:
     mapping: Mapping
     connectors: Connectors
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def topic(self, logical: str) -> faust.TopicT:
         return self.topics[logical]

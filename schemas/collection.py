@@ -24,6 +24,7 @@ class SalesforceChange(BaseModel):
     change_origin: str = ""
     replay_id: str = ""  # hex; empty for resync records
     event_id: str = ""
+    created_in_window: bool = False  # resync only: the record was created since the gap began
 
 
 class ChargeCommand(BaseModel):
@@ -50,6 +51,7 @@ class LedgerEntry(BaseModel):
     transaction_id: int | None = None
     amount: str | None = None
     detail: str = ""
+    written_back: bool = False  # Salesforce and Sage Pro told of the outcome
     updated_at: datetime
 
     @property

@@ -108,7 +108,14 @@ LEDGER_PENDING = Gauge(
 
 # Known, finite label values exported as 0 from the start: a dashboard then shows "0 declined"
 # and an alert's ratio has a denominator, instead of "no data" until the first event.
-CHARGE_OUTCOMES = ("requested", "charged", "declined", "failed")
+CHARGE_OUTCOMES = (
+    "requested",
+    "charged",
+    "declined",
+    "failed",
+    "payment_method_required",
+    "duplicate",
+)
 EXTERNAL_SYSTEMS = ("paytrace", "salesforce", "sagepro")
 for _outcome in CHARGE_OUTCOMES:
     CHARGES.labels(_outcome)

@@ -8,9 +8,18 @@ import faust
 import faust.web
 import mode
 
-from agents import consumer_lag, deadletter_monitor, normalizer, sagepro_sink, salesforce_sink
+from agents import (
+    charge_agent,
+    charge_trigger,
+    consumer_lag,
+    deadletter_monitor,
+    normalizer,
+    sagepro_sink,
+    salesforce_sink,
+)
 from agents.context import Connectors, PipelineContext
 from agents.paytrace_source import PayTracePoller
+from agents.salesforce_cdc_source import SalesforceCdcSource
 from connectors.paytrace.settings import PayTraceSettings
 from connectors.sagepro.settings import SageProSettings
 from connectors.salesforce.settings import SalesforceSettings
@@ -27,6 +36,8 @@ AGENTS = {
     "salesforce_payment_sink": salesforce_sink.register,
     "sagepro_payment_sink": sagepro_sink.register,
     "deadletter_monitor": deadletter_monitor.register,
+    "charge_trigger": charge_trigger.register,
+    "charge_agent": charge_agent.register,
 }
 
 
@@ -52,6 +63,8 @@ def build(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> Pipel
     for register in AGENTS.values():
         register(ctx)
     _add_poller(ctx)
+    if ctx.mapping.collection.triggers:
+        _add_cdc_source(ctx)
     consumer_lag.register(ctx)
     _initialise_agent_metrics()
     _add_metrics_page(app)
@@ -84,6 +97,8 @@ def _add_poller(ctx: PipelineContext) -> None:
 
         async def on_stop(self) -> None:
             await poller.aclose()
+            for close in ctx.closers:
+                await close()
             await ctx.connectors.aclose()
 
     ctx.app.service(ClientCloser)
@@ -94,6 +109,22 @@ def _initialise_agent_metrics() -> None:
     for agent in (*AGENTS, "paytrace_poller"):
         for counter in (metrics.EVENTS_IN, metrics.EVENTS_OUT, metrics.EVENTS_FAILED):
             counter.labels(agent)
+
+
+def _add_cdc_source(ctx: PipelineContext) -> None:
+    source = SalesforceCdcSource(ctx)
+    ctx.closers.append(source.aclose)
+    session = ctx.worker.cdc_session_seconds
+
+    # on_leader: one subscriber per group; each tick is a bounded session that resumes from
+    # the stored replay id, so a new leader picks up exactly where the old one stopped.
+    @ctx.app.timer(0.1, on_leader=True, name="salesforce_cdc_source")
+    async def follow() -> None:
+        try:
+            await source.run_once(session)
+        except Exception:
+            metrics.EVENTS_FAILED.labels("salesforce_cdc_source").inc()
+            log.exception("Salesforce CDC session failed; resuming from the stored replay id")
 
 
 def _add_metrics_page(app: faust.App) -> None:

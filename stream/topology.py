@@ -28,9 +28,13 @@ TOPICS = {
     "paytrace_raw": "paytrace.transactions.raw",
     "payments": "payments",
     "deadletter": "deadletter",
+    "salesforce_cdc": "salesforce.cdc",
+    "charge_commands": "charges.commands",
 }
 WATERMARK_TOPIC = "paytrace.watermark"  # compacted, written by the source outside Faust
-TABLES = ("payment-state",)
+CDC_POSITION_TOPIC = "salesforce.cdc.position"  # compacted: replay id per CDC channel
+POSITION_TOPICS = (WATERMARK_TOPIC, CDC_POSITION_TOPIC)  # one partition each
+TABLES = ("payment-state", "charge-ledger")
 
 FLOWS: tuple[Flow, ...] = (
     Flow(
@@ -59,6 +63,30 @@ FLOWS: tuple[Flow, ...] = (
         writes=("Sage Pro: /api/payments, /api/journalentries", "deadletter"),
     ),
     Flow(
+        "salesforce_cdc_source",
+        "source",
+        reads=("Salesforce Pub/Sub API: /data/OpportunityChangeEvent, /data/OrderChangeEvent",),
+        writes=("salesforce_cdc", CDC_POSITION_TOPIC),
+    ),
+    Flow(
+        "charge_trigger",
+        "stream",
+        reads=("salesforce_cdc",),
+        writes=("charge_commands", "deadletter"),
+    ),
+    Flow(
+        "charge_agent",
+        "sink",
+        reads=("charge_commands",),
+        writes=(
+            "PayTrace: /v1/transactions/sale/by_customer",
+            "Salesforce: Opportunity/Order status, Task, Case",
+            "Sage Pro: /api/customers, /api/invoices",
+            "deadletter",
+        ),
+        tables=("charge-ledger",),
+    ),
+    Flow(
         "deadletter_monitor",
         "sink",
         reads=("deadletter",),
@@ -74,7 +102,8 @@ def topic_name(kafka: KafkaSettings, logical: str) -> str:
 def topic_specs(kafka: KafkaSettings, worker: WorkerSettings) -> list[TopicSpec]:
     """Every topic a worker needs, created up front with the configured partitions."""
     specs = [TopicSpec(topic_name(kafka, logical)) for logical in TOPICS]
-    specs.append(TopicSpec(topic_name(kafka, WATERMARK_TOPIC), compacted=True, partitions=1))
+    for position in POSITION_TOPICS:
+        specs.append(TopicSpec(topic_name(kafka, position), compacted=True, partitions=1))
     specs.extend(faust_internal_topics(worker.app_id, TABLES))
     return specs
 
@@ -84,7 +113,8 @@ def describe(kafka: KafkaSettings | None = None) -> str:
     kafka = kafka or KafkaSettings()
 
     def show(name: str) -> str:
-        return topic_name(kafka, name) if name in TOPICS or name == WATERMARK_TOPIC else name
+        internal = name in TOPICS or name in POSITION_TOPICS
+        return topic_name(kafka, name) if internal else name
 
     lines = []
     for flow in FLOWS:

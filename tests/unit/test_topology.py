@@ -13,9 +13,9 @@ from stream.pipeline import AGENTS, build
 from stream.settings import KafkaSettings, WorkerSettings
 from stream.topology import (
     FLOWS,
+    POSITION_TOPICS,
     TABLES,
     TOPICS,
-    WATERMARK_TOPIC,
     describe,
     topic_name,
     topic_specs,
@@ -35,7 +35,7 @@ def _ends() -> list[str]:
 
 def test_every_endpoint_is_a_topic_the_watermark_or_an_external_system() -> None:
     for name in _ends():
-        assert name in TOPICS or name == WATERMARK_TOPIC or _external(name), name
+        assert name in TOPICS or name in POSITION_TOPICS or _external(name), name
         assert not (name in TOPICS and _external(name))
 
 
@@ -45,7 +45,7 @@ def test_every_topic_is_written_and_read_within_the_pipeline() -> None:
     for logical in TOPICS:
         assert logical in written, f"nobody writes {logical}"
         assert logical in read, f"nobody reads {logical}"
-    assert WATERMARK_TOPIC in written
+    assert set(POSITION_TOPICS) <= written
 
 
 def test_flow_tables_are_the_declared_tables() -> None:
@@ -58,7 +58,10 @@ def test_agents_and_flows_name_the_same_things() -> None:
     assert {flow.kind for flow in FLOWS} <= {"source", "stream", "sink"}
     # Sources are timers of the app (they poll an API); everything else is a Faust agent.
     assert {f.agent for f in FLOWS if f.kind != "source"} == set(AGENTS)
-    assert {f.agent for f in FLOWS if f.kind == "source"} == {"paytrace_poller"}
+    assert {f.agent for f in FLOWS if f.kind == "source"} == {
+        "paytrace_poller",
+        "salesforce_cdc_source",
+    }
     for flow in FLOWS:
         if flow.kind == "source":
             assert all(_external(r) for r in flow.reads)
@@ -124,7 +127,11 @@ def test_topic_specs() -> None:
         "acme.payments",
         "acme.deadletter",
         "acme.paytrace.watermark",
+        "acme.salesforce.cdc",
+        "acme.charges.commands",
+        "acme.salesforce.cdc.position",
         "acme-payments-payment-state-changelog",
+        "acme-payments-charge-ledger-changelog",
         "acme-payments-__assignor-__leader",
     }
     watermark = by_name["acme.paytrace.watermark"]
@@ -132,9 +139,13 @@ def test_topic_specs() -> None:
     assert watermark.config() == {"cleanup.policy": "compact"}
     changelog = by_name["acme-payments-payment-state-changelog"]
     assert changelog.compacted and changelog.config() == {"cleanup.policy": "compact"}
-    # Everything but the watermark gets the configured count: a changelog must match its source.
+    # Everything but the positions gets the configured count: a changelog must match its source.
+    positions = {
+        by_name["acme.paytrace.watermark"].name,
+        by_name["acme.salesforce.cdc.position"].name,
+    }
     for spec in specs:
-        if spec is not watermark:
+        if spec.name not in positions:
             assert spec.partitions is None
             assert (spec.partitions or KAFKA.partitions) == 6
     for logical in TOPICS:

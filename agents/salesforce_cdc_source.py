@@ -1,0 +1,198 @@
+"""Source agent: Salesforce Change Data Capture (Pub/Sub API) -> the CDC topic.
+
+Runs on the leader, one bounded session per tick, for each change-event channel:
+- resumes from the replay id stored in a compacted topic, written only after the events it
+  covers are acknowledged by Kafka (the stored position never runs ahead of what Kafka holds);
+- a replay id past Salesforce's retention window (72 h) cannot be resumed: the agent logs a
+  resync, queries the records changed since the last commit it saw, publishes them as
+  ``resync`` changes, and subscribes from the latest event. Charges are idempotent by
+  business key, so records seen twice this way are harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+
+from agents.context import PipelineContext
+from agents.kafka_position import CompactedPosition
+from connectors.salesforce.pubsub import PubSubSubscriber, ReplayIdExpired, change_event_topic
+from connectors.salesforce.pubsub.events import ReceivedEvent
+from connectors.salesforce.soql import literal
+from schemas.collection import SalesforceChange
+from stream import metrics
+from stream.kafka import aiokafka_options
+from stream.topology import CDC_POSITION_TOPIC, topic_name
+
+log = logging.getLogger(__name__)
+AGENT = "salesforce_cdc_source"
+RESYNC_MARGIN = timedelta(minutes=5)
+
+
+class ChannelPosition(BaseModel):
+    replay_id: str = ""  # hex
+    commit_timestamp: int = 0  # epoch ms of the newest change published
+
+
+def change_record(event: ReceivedEvent) -> SalesforceChange:
+    header = event.header
+    return SalesforceChange(
+        topic=event.topic,
+        entity=header.entity_name,
+        change_type=header.change_type,
+        record_ids=list(header.record_ids),
+        changed_fields=list(header.changed_fields),
+        values={k: v for k, v in event.values.items() if k != "ChangeEventHeader"},
+        commit_timestamp=header.commit_timestamp,
+        transaction_key=header.transaction_key,
+        change_origin=header.change_origin,
+        replay_id=event.replay_id.hex(),
+        event_id=event.event_id,
+    )
+
+
+class SalesforceCdcSource:
+    def __init__(self, ctx: PipelineContext) -> None:
+        self.ctx = ctx
+        self.cdc_topic = topic_name(ctx.kafka, "salesforce_cdc")
+        self.positions = CompactedPosition(ctx, topic_name(ctx.kafka, CDC_POSITION_TOPIC))
+        self.objects = sorted({t.object for t in ctx.mapping.collection.triggers})
+        self._producer: AIOKafkaProducer | None = None
+        self._subscriber: PubSubSubscriber | None = None
+
+    async def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(
+                **aiokafka_options(self.ctx.kafka, self.ctx.bootstrap),
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=self.ctx.worker.producer_linger_ms,
+            )
+            await self._producer.start()
+        return self._producer
+
+    def subscriber(self) -> PubSubSubscriber:
+        if self._subscriber is None:
+            self._subscriber = PubSubSubscriber(
+                self.ctx.connectors.salesforce_settings, rest=self.ctx.connectors.salesforce()
+            )
+        return self._subscriber
+
+    async def aclose(self) -> None:
+        if self._subscriber is not None:
+            await self._subscriber.close()
+            self._subscriber = None
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        await self.positions.aclose()
+
+    async def publish(self, changes: list[SalesforceChange]) -> None:
+        producer = await self.producer()
+        for change in changes:
+            await producer.send(
+                self.cdc_topic,
+                key=change.record_ids[0].encode() if change.record_ids else None,
+                value=orjson.dumps(change.model_dump(mode="json")),
+            )
+        await producer.flush()
+        metrics.EVENTS_OUT.labels(AGENT).inc(len(changes))
+
+    async def run_once(self, seconds: float) -> None:
+        """Follow every channel for ``seconds``, then store where each one got to."""
+        self.positions.forget()
+        await asyncio.gather(*(self.follow(obj, seconds) for obj in self.objects))
+
+    async def follow(self, obj: str, seconds: float) -> None:
+        channel = change_event_topic(obj)
+        stored = await self.positions.get(channel, ChannelPosition)
+        position = stored or ChannelPosition()
+        replay = bytes.fromhex(position.replay_id) if position.replay_id else None
+        start = self.ctx.worker.cdc_start
+        pending: list[SalesforceChange] = []
+
+        async def checkpoint() -> None:
+            if pending:
+                await self.publish(pending)
+                position.replay_id = pending[-1].replay_id
+                position.commit_timestamp = max(c.commit_timestamp for c in pending)
+                pending.clear()
+            await self.positions.put(channel, position)
+
+        def keepalive(topic: str, latest: bytes) -> None:
+            if not pending:  # only a quiet channel may move on to the keepalive's position
+                position.replay_id = latest.hex()
+
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    async for event in self.subscriber().subscribe(
+                        channel, replay, start=start, on_keepalive=keepalive
+                    ):
+                        metrics.EVENTS_IN.labels(AGENT).inc()
+                        pending.append(change_record(event))
+                        if len(pending) >= 100:
+                            await checkpoint()
+        except ReplayIdExpired as exc:
+            pending.clear()
+            await self.resync(obj, channel, position, exc)
+            return
+        await checkpoint()
+
+    async def resync(
+        self, obj: str, channel: str, position: ChannelPosition, exc: ReplayIdExpired
+    ) -> None:
+        since = datetime.fromtimestamp(position.commit_timestamp / 1000, UTC) - RESYNC_MARGIN
+        log.warning(
+            "%s: stored replay id for %s is past retention (%s); resync from %s by query",
+            AGENT,
+            channel,
+            exc.message,
+            since.isoformat(),
+        )
+        metrics.EVENTS_FAILED.labels(AGENT).inc()
+        changes = await self.query_changed(obj, channel, since)
+        await self.publish(changes)
+        log.warning("%s: resync of %s published %d records", AGENT, channel, len(changes))
+        # From the newest event on; this tick's query covered what came before.
+        await self.positions.put(
+            channel, ChannelPosition(commit_timestamp=position.commit_timestamp)
+        )
+
+    async def query_changed(
+        self, obj: str, channel: str, since: datetime
+    ) -> list[SalesforceChange]:
+        collection = self.ctx.mapping.collection
+        fields = {"Id", "LastModifiedDate", "CreatedDate", collection.account_field}
+        fields |= {t.field for t in collection.triggers if t.object == obj and t.field}
+        stamp = literal(since)
+        soql = f"SELECT {', '.join(sorted(fields))} FROM {obj} WHERE LastModifiedDate >= {stamp}"  # noqa: S608
+        rows = await self.ctx.connectors.salesforce().query(soql)
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        return [
+            SalesforceChange(
+                source="resync",
+                topic=channel,
+                entity=obj,
+                change_type="RESYNC",
+                record_ids=[row["Id"]],
+                values={k: v for k, v in row.items() if v is not None},
+                commit_timestamp=now_ms,
+                created_in_window=_created_after(row, since),
+            )
+            for row in rows
+        ]
+
+
+def _created_after(row: dict[str, object], since: datetime) -> bool:
+    created = str(row.get("CreatedDate") or "")
+    if not created:
+        return False
+    moment = datetime.fromisoformat(created.replace("Z", "+00:00").replace("+0000", "+00:00"))
+    return moment >= since
