@@ -2,6 +2,7 @@
 # Installs Debian's prometheus package (prometheus + promtool) when either is missing.
 # The observability test needs both; CI runs as root with Debian's repositories reachable.
 set -eu
+# Exit 2: cannot install here (no apt-get, or neither root nor sudo); 1: the install failed.
 
 if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
     exit 0
@@ -9,7 +10,7 @@ fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "ensure-prometheus: prometheus/promtool missing and no apt-get to install them" >&2
-    exit 1
+    exit 2
 fi
 
 SUDO=""
@@ -18,7 +19,7 @@ if [ "$(id -u)" -ne 0 ]; then
         SUDO="sudo -n"
     else
         echo "ensure-prometheus: not root and no sudo; install Debian's 'prometheus' package" >&2
-        exit 1
+        exit 2
     fi
 fi
 
