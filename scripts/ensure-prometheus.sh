@@ -15,10 +15,10 @@ fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
         SUDO="sudo -n"
     else
-        echo "ensure-prometheus: not root and no sudo; install Debian's 'prometheus' package" >&2
+        echo "ensure-prometheus: not root and no password-less sudo; install Debian's 'prometheus' package" >&2
         exit 2
     fi
 fi
