@@ -407,7 +407,7 @@ def overview() -> dict[str, Any]:
 
 
 def paytrace() -> dict[str, Any]:
-    poller = 'agent="paytrace_poller"'
+    poller, charge = 'agent="paytrace_poller"', 'agent="charge_agent"'
     panels = [
         Panel(
             "Poll watermark lag",
@@ -436,6 +436,35 @@ def paytrace() -> dict[str, Any]:
         ),
         *connector_panels("paytrace"),
         *agent_panels("payment_normalizer", "paytrace.transactions.raw"),
+        Panel(
+            "Charges by outcome",
+            [
+                (
+                    f"sum by (outcome) (increase(paystream_charges_total{{{W}}}{RATE}))",
+                    "{{outcome}}",
+                )
+            ],
+            "short",
+            width=8,
+            description="Charge commands sent to PayTrace and what became of them.",
+        ),
+        Panel(
+            "Charge ledger keys pending",
+            [(f"max(paystream_ledger_pending_keys{{{W}}})", "pending")],
+            "short",
+            width=8,
+            description="Charges whose outcome is not known yet; they must not stay long.",
+        ),
+        Panel(
+            "charge_agent: commands in / charged out / failed",
+            [
+                (f"sum({rate('paystream_events_in_total', charge)})", "in"),
+                (f"sum({rate('paystream_events_out_total', charge)})", "out"),
+                (f"sum({rate('paystream_events_failed_total', charge)})", "failed"),
+            ],
+            "ops",
+            width=8,
+        ),
     ]
     return dashboard(
         "paystream-paytrace",
@@ -471,11 +500,12 @@ def salesforce() -> dict[str, Any]:
         *agent_panels("salesforce_payment_sink", "payments"),
         *sink_panels("salesforce_payment_sink"),
         *connector_panels("salesforce"),
+        *agent_panels("charge_trigger", "salesforce.cdc"),
     ]
     return dashboard(
         "paystream-salesforce",
         "paystream / Salesforce",
-        "The Payment__c sink, its API calls and the org's API budget.",
+        "The Payment__c sink, its API calls, the org's API budget and charges it triggers.",
         panels,
     )
 

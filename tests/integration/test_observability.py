@@ -37,6 +37,7 @@ from scripts.promql_inventory import (
 )
 from stream.broker import free_port
 from stream.supervise import WorkerProcess
+from stream.topology import TOPICS
 from tests.integration.harness import Pipeline, wait_for
 from tests.integration.test_pipeline_e2e import make_transactions, salesforce_matches
 
@@ -275,13 +276,14 @@ async def variables_offer_real_values(
     topics = await server.api(
         http, "label/topic/values", **{"match[]": "paystream_consumer_lag_messages"}
     )
-    assert set(topics) == {pipeline.topic(t) for t in ("paytrace_raw", "payments", "deadletter")}
+    consumed = {pipeline.topic(t) for t in TOPICS}  # every pipeline topic has a reading agent
+    assert set(topics) == consumed
 
 
 async def lag_is_partitioned_and_grows_while_a_sink_is_down(
     server: PrometheusServer, http: httpx.AsyncClient, pipeline: Pipeline
 ) -> None:
-    partitions = 3 * pipeline.kafka.partitions
+    partitions = len(TOPICS) * pipeline.kafka.partitions
 
     async def each_partition_once() -> bool:
         result = (
