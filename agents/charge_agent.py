@@ -30,6 +30,7 @@ from stream import metrics
 log = logging.getLogger(__name__)
 AGENT = "charge_agent"
 LOOKBACK = timedelta(days=2)
+CUSTOMER_NOT_FOUND = "30"  # PayTrace error key: the vault has no such customer
 
 
 class ChargeProblem(Exception):
@@ -185,11 +186,21 @@ class Charger:
                     key=command.key, state=LedgerState.PENDING, amount=str(amount), updated_at=now
                 )
             )
-        result = await until_delivered(
-            lambda: self.charge(command, amount, str(vault_id), record),
-            agent=AGENT,
-            what=f"charge {command.key}",
-        )
+        try:
+            result = await until_delivered(
+                lambda: self.charge(command, amount, str(vault_id), record),
+                agent=AGENT,
+                what=f"charge {command.key}",
+            )
+        except ConnectorError as exc:
+            if exc.system != "paytrace" or exc.code != CUSTOMER_NOT_FOUND:
+                raise
+            detail = f"payment method required: PayTrace has no vault customer {vault_id}"
+            entry = LedgerEntry(
+                key=command.key, state=LedgerState.NO_PAYMENT_METHOD, detail=detail, updated_at=now
+            )
+            await self.finish(command, entry, record)
+            return
         state = LedgerState.DONE if result.approved else LedgerState.DECLINED
         detail = f"PayTrace {result.response_code}: {result.status_message}"
         final = LedgerEntry(

@@ -1,6 +1,6 @@
 """Source agent: Salesforce Change Data Capture (Pub/Sub API) -> the CDC topic.
 
-Runs on the leader, one bounded session per tick, for each change-event channel:
+Runs on the leader, one long-lived subscription per change-event channel:
 - resumes from the replay id stored in a compacted topic, written only after the events it
   covers are acknowledged by Kafka (the stored position never runs ahead of what Kafka holds);
 - a replay id past Salesforce's retention window (72 h) cannot be resumed: the agent logs a
@@ -65,6 +65,7 @@ class SalesforceCdcSource:
         self.objects = sorted({t.object for t in ctx.mapping.collection.triggers})
         self._producer: AIOKafkaProducer | None = None
         self._subscriber: PubSubSubscriber | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
     async def producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -85,6 +86,10 @@ class SalesforceCdcSource:
         return self._subscriber
 
     async def aclose(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks.clear()
         if self._subscriber is not None:
             await self._subscriber.close()
             self._subscriber = None
@@ -109,12 +114,25 @@ class SalesforceCdcSource:
         self.positions.forget()
         await asyncio.gather(*(self.follow(obj, seconds) for obj in self.objects))
 
-    async def follow(self, obj: str, seconds: float) -> None:
+    def ensure_running(self, leader: bool) -> None:
+        """Keep one subscription per channel alive while this worker leads; stop it otherwise."""
+        for obj in self.objects:
+            task = self._tasks.get(obj)
+            if leader and (task is None or task.done()):
+                if task is not None and not task.cancelled() and task.exception():
+                    log.error("%s: %s subscription ended: %r", AGENT, obj, task.exception())
+                self._tasks[obj] = asyncio.create_task(self.follow(obj, None))
+            elif not leader and task is not None:
+                task.cancel()
+                self._tasks.pop(obj)
+                self.positions.forget()
+
+    async def follow(self, obj: str, seconds: float | None) -> None:
+        """Publish ``obj``'s changes until cancelled (or for ``seconds``), checkpointing."""
         channel = change_event_topic(obj)
         stored = await self.positions.get(channel, ChannelPosition)
         position = stored or ChannelPosition()
         replay = bytes.fromhex(position.replay_id) if position.replay_id else None
-        start = self.ctx.worker.cdc_start
         pending: list[SalesforceChange] = []
 
         async def checkpoint() -> None:
@@ -129,21 +147,47 @@ class SalesforceCdcSource:
             if not pending:  # only a quiet channel may move on to the keepalive's position
                 position.replay_id = latest.hex()
 
+        events = self.subscriber().subscribe(
+            channel, replay, start=self.ctx.worker.cdc_start, on_keepalive=keepalive
+        )
+        # A pump task owns the stream: cancelling a pending anext() would close the generator.
+        queue: asyncio.Queue[ReceivedEvent] = asyncio.Queue(maxsize=500)
+
+        async def pump() -> None:
+            async for event in events:
+                await queue.put(event)
+
+        pumping = asyncio.create_task(pump())
         try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(seconds):
-                    async for event in self.subscriber().subscribe(
-                        channel, replay, start=start, on_keepalive=keepalive
-                    ):
-                        metrics.EVENTS_IN.labels(AGENT).inc()
-                        pending.append(change_record(event))
-                        if len(pending) >= 100:
-                            await checkpoint()
+            async with asyncio.timeout(seconds):
+                while True:
+                    getting = asyncio.ensure_future(queue.get())
+                    # Publish what arrived as soon as the stream pauses, at most 100 at a time.
+                    done, _ = await asyncio.wait(
+                        {getting, pumping},
+                        timeout=0.2 if pending else None,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if getting not in done:
+                        getting.cancel()
+                        if pumping in done:
+                            pumping.result()  # raises what ended the subscription
+                            return
+                        await checkpoint()
+                        continue
+                    metrics.EVENTS_IN.labels(AGENT).inc()
+                    pending.append(change_record(getting.result()))
+                    if len(pending) >= 100:
+                        await checkpoint()
+        except TimeoutError:
+            await checkpoint()
         except ReplayIdExpired as exc:
             pending.clear()
             await self.resync(obj, channel, position, exc)
-            return
-        await checkpoint()
+        finally:
+            pumping.cancel()
+            with contextlib.suppress(BaseException):
+                await pumping
 
     async def resync(
         self, obj: str, channel: str, position: ChannelPosition, exc: ReplayIdExpired

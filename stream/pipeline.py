@@ -114,17 +114,12 @@ def _initialise_agent_metrics() -> None:
 def _add_cdc_source(ctx: PipelineContext) -> None:
     source = SalesforceCdcSource(ctx)
     ctx.closers.append(source.aclose)
-    session = ctx.worker.cdc_session_seconds
 
-    # on_leader: one subscriber per group; each tick is a bounded session that resumes from
-    # the stored replay id, so a new leader picks up exactly where the old one stopped.
-    @ctx.app.timer(0.1, on_leader=True, name="salesforce_cdc_source")
+    # One subscriber per group: the leader keeps a subscription per channel running; when
+    # leadership moves, the new leader resumes from the stored replay ids.
+    @ctx.app.timer(1.0, name="salesforce_cdc_source")
     async def follow() -> None:
-        try:
-            await source.run_once(session)
-        except Exception:
-            metrics.EVENTS_FAILED.labels("salesforce_cdc_source").inc()
-            log.exception("Salesforce CDC session failed; resuming from the stored replay id")
+        source.ensure_running(ctx.app.is_leader())
 
 
 def _add_metrics_page(app: faust.App) -> None:

@@ -111,7 +111,6 @@ class WorkerSettings(FileBackedSettings):
     # Where CDC starts with no stored replay id: "latest" (only new changes) is what a first
     # production deployment wants; the demo starts at "earliest" to see its own setup.
     cdc_start: Literal["latest", "earliest"] = "latest"
-    cdc_session_seconds: float = Field(default=5.0, gt=0)
     initial_lookback_days: int = Field(default=1, ge=0, le=7)
     producer_linger_ms: int = 10
     producer_max_batch_size: int = 256 * 1024

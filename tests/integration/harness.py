@@ -60,6 +60,8 @@ class EmulatorProcess:
                     self.system,
                     "--port",
                     str(self.port),
+                    "--pubsub-port",
+                    str(self.pubsub_port),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
