@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -66,21 +67,38 @@ async def _list_topics(admin: AIOKafkaAdminClient) -> None:
 async def wait_until_ready(bootstrap: str, within: float = 30.0) -> None:
     """Return once an admin client can list topics on ``bootstrap``."""
     deadline = time.monotonic() + within
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
-        try:
-            # Bounded, so a port that accepts but never answers cannot overrun ``within``.
-            remaining = max(0.1, deadline - time.monotonic())
-            await asyncio.wait_for(_list_topics(admin), remaining)
-            return
-        except Exception as exc:  # any failure here means "not yet"
-            last = exc
-        finally:
-            with contextlib.suppress(Exception):
-                await admin.close()
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"broker at {bootstrap} not ready after {within}s: {last!r}")
+    with _quiet("aiokafka"):  # "connection refused" while it boots is expected, not news
+        while time.monotonic() < deadline:
+            if await _ready_once(bootstrap, deadline):
+                return
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"broker at {bootstrap} not ready after {within}s")
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+async def _ready_once(bootstrap: str, deadline: float) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        # Bounded, so a port that accepts but never answers cannot overrun the deadline.
+        remaining = max(0.1, deadline - time.monotonic())
+        await asyncio.wait_for(_list_topics(admin), remaining)
+        return True
+    except Exception as exc:  # any failure here means "not yet"
+        log.debug("broker at %s not ready: %r", bootstrap, exc)
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
 
 
 @dataclass

@@ -22,15 +22,24 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from connectors.paytrace.client import PayTraceClient
+from connectors.paytrace.models import ExportedTransaction
 from connectors.paytrace.settings import PayTraceSettings
 from connectors.sagepro.client import SageProRestClient
 from connectors.sagepro.settings import SageProSettings
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.settings import SalesforceSettings
 from stream.broker import EmbeddedBroker
+from stream.demo.collection import (
+    CollectionPlan,
+    CollectionResult,
+    close_won,
+    collection_result,
+    plan_collection,
+)
 from stream.demo.seed import seed
 from stream.demo.verify import Comparison, Expected, compare
 from stream.demo.workload import assign_references, drive, make_plan
+from stream.mapping import load_mapping
 from stream.sandbox import Sandbox, SandboxConfig, start_sandbox
 from stream.settings import KafkaSettings
 from stream.supervise import WorkerProcess
@@ -50,6 +59,7 @@ class Demo:
         self.sandbox: Sandbox | None = None
         self.workers: list[WorkerProcess] = []
         self.rng = random.Random(SEED)
+        self.mapping = load_mapping()
 
     def clients(
         self, sandbox: Sandbox
@@ -83,6 +93,7 @@ class Demo:
             "PAYSTREAM_KAFKA_BOOTSTRAP": self.broker.bootstrap,
             "PAYSTREAM_APP_ID": "paystream-demo",
             "PAYSTREAM_POLL_INTERVAL_SECONDS": "1",
+            "PAYSTREAM_CDC_START": "earliest",  # the demo's own seeded Orders are triggers too
             "PAYSTREAM_LOG_LEVEL": "warning",
         }
 
@@ -109,18 +120,19 @@ class Demo:
                 env_i = {**env, "PAYSTREAM_DATA_DIR": str(self.workdir / f"worker-{index}")}
                 log = self.workdir / f"worker-{index}.log"
                 self.workers.append(WorkerProcess(env_i, log).start())
+            collection = plan_collection(
+                data, self.mapping.collection, self.rng, closed_won=max(2, self.events // 50)
+            )
+            invoices = set(data.invoices) | set(collection.expected)
             with self.progress() as progress:
                 driving = progress.add_task("PayTrace transactions", total=plan.events)
                 drive_started = time.monotonic()
                 await drive(paytrace, plan, self.rng, lambda: progress.advance(driving))
-                today = date.today()
-                transactions = await paytrace.export_by_date_range(
-                    today - timedelta(days=1), today + timedelta(days=1)
+                await close_won(salesforce, collection)
+                syncing = progress.add_task("synced to Salesforce + Sage Pro", total=None)
+                state = await self.converge(
+                    paytrace, sage, http, collection, invoices, progress, syncing
                 )
-                expected = Expected.of(transactions, set(data.invoices))
-                total = len(expected.salesforce) + len(expected.sagepro)
-                syncing = progress.add_task("synced to Salesforce + Sage Pro", total=total)
-                result = await self.converge(expected, sage, http, progress, syncing)
                 converged = time.monotonic()
             used = (await http.get("/_emulator/usage")).json()["used"] - baseline
             dead = await read_all(
@@ -130,9 +142,10 @@ class Demo:
             await http.aclose()
             for client in (paytrace, salesforce, sage):
                 await client.aclose()
+        transactions, expected, result, charges = state
         payments = len(expected.salesforce)
         return {
-            "ok": result.missing == 0 and result.duplicates == 0 and not dead,
+            "ok": result.missing == 0 and result.duplicates == 0 and not dead and charges.ok,
             "events": plan.events,
             "transactions": len(transactions),
             "transaction_kinds": dict(sorted(expected.kinds.items())),
@@ -144,6 +157,12 @@ class Demo:
             "missing_sample": result.sample(),
             "duplicates": result.duplicates,
             "dead_letters": len(dead),
+            "charges_requested": charges.requested,
+            "charges_charged": charges.charged,
+            "charges_declined": charges.declined,
+            "charges_payment_method_required": charges.payment_method_required,
+            "duplicate_charges": charges.duplicate_charges,
+            "charges_missing": len(charges.missing),
             "salesforce_api_calls": used,
             "salesforce_api_calls_per_1000_payments": round(used * 1000 / max(payments, 1), 1),
             "events_per_second": round(plan.events / max(converged - drive_started, 1e-9), 1),
@@ -153,23 +172,45 @@ class Demo:
 
     async def converge(
         self,
-        expected: Expected,
+        paytrace: PayTraceClient,
         sage: SageProRestClient,
         http: httpx.AsyncClient,
+        collection: CollectionPlan,
+        invoices: set[str],
         progress: Progress,
         task: Any,
-    ) -> Comparison:
+    ) -> tuple[list[ExportedTransaction], Expected, Comparison, CollectionResult]:
+        """Read everything back until it matches twice in a row (or time runs out).
+
+        The expectations are recomputed each round: charges made by the pipeline itself
+        appear in PayTrace while it runs."""
         deadline = time.monotonic() + max(120.0, self.events * 0.5)
         stable = 0
+        today = date.today()
         while True:
+            transactions = await paytrace.export_by_date_range(
+                today - timedelta(days=1), today + timedelta(days=1)
+            )
+            expected = Expected.of(transactions, invoices)
             records = (await http.get("/_emulator/records/Payment__c")).json()["records"]
             result = compare(
                 expected, records, await sage.list_payments(), await sage.list_journal_entries()
             )
-            progress.update(task, completed=result.salesforce_matched + result.sagepro_matched)
-            stable = stable + 1 if result.missing == 0 else 0
+            triggered: dict[str, dict[str, Any]] = {}
+            for obj in ("Opportunity", "Order"):
+                rows = (await http.get(f"/_emulator/records/{obj}")).json()["records"]
+                triggered |= {row["Id"]: row for row in rows}
+            charges = collection_result(
+                collection, self.mapping.collection, triggered, transactions
+            )
+            total = len(expected.salesforce) + len(expected.sagepro) + charges.requested
+            done = result.salesforce_matched + result.sagepro_matched
+            done += charges.requested - len(set(charges.missing))
+            progress.update(task, total=total, completed=done)
+            complete = result.missing == 0 and not charges.missing
+            stable = stable + 1 if complete else 0
             if stable >= 2 or time.monotonic() > deadline:
-                return result
+                return transactions, expected, result, charges
             for worker in self.workers:
                 if not worker.running():
                     raise RuntimeError(f"a worker exited:\n{worker.log_tail()}")

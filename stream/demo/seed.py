@@ -17,6 +17,9 @@ from connectors.sagepro.models import Customer, Invoice
 from connectors.salesforce.client import SalesforceClient
 
 T = TypeVar("T")
+DECLINE_CARD = "4000000000000002"  # the PayTrace emulator declines every charge on it
+NO_VAULT_ACCOUNT = 0  # this Account has no PayTrace vault id: "payment method required"
+DECLINING_ACCOUNT = 1  # this Account's vaulted card declines
 TEST_CARDS = ("4111111111111111", "5454545454545454", "371449635392376", "6011000993026909")
 
 
@@ -26,6 +29,8 @@ class SeedData:
     accounts: list[str] = field(default_factory=list)
     opportunities: list[str] = field(default_factory=list)
     orders: list[str] = field(default_factory=list)
+    opportunity_accounts: dict[str, str] = field(default_factory=dict)
+    order_accounts: dict[str, str] = field(default_factory=dict)
     invoices: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # id -> customer, total
 
 
@@ -38,6 +43,17 @@ async def gather_limited(coros: Iterable[Awaitable[T]], limit: int = 16) -> list
             return await coro
 
     return list(await asyncio.gather(*(run(c) for c in coros)))
+
+
+def account_fields(index: int, vault_id: str) -> dict[str, str]:
+    fields = {"Name": f"Demo account {vault_id}"}
+    if index != NO_VAULT_ACCOUNT:
+        fields["CustomerVaultID__c"] = vault_id
+    return fields
+
+
+def _amount(rng: random.Random) -> Decimal:
+    return Decimal(f"{rng.randint(50, 5000)}.{rng.choice([0, 25, 50, 99]):02d}")
 
 
 async def seed(
@@ -63,16 +79,19 @@ async def seed(
         [
             paytrace.create_customer(
                 cid,
-                rng.choice(TEST_CARDS),
+                DECLINE_CARD if index == DECLINING_ACCOUNT else rng.choice(TEST_CARDS),
                 12,
                 today.year + 3,
                 billing_address={"name": f"Demo {cid}", "zip": "98101"},
             )
-            for cid in data.customers
+            for index, cid in enumerate(data.customers)
         ]
     )
     data.accounts = await gather_limited(
-        [salesforce.create("Account", {"Name": f"Demo account {cid}"}) for cid in data.customers]
+        [
+            salesforce.create("Account", account_fields(index, cid))
+            for index, cid in enumerate(data.customers)
+        ]
     )
     close = (today + timedelta(days=30)).isoformat()
     data.opportunities = await gather_limited(
@@ -84,20 +103,28 @@ async def seed(
                     "AccountId": account,
                     "StageName": "Negotiation/Review",
                     "CloseDate": close,
+                    "Amount": float(_amount(rng)),
                 },
             )
             for i, account in enumerate(data.accounts * 2)
         ]
     )
+    data.opportunity_accounts = dict(zip(data.opportunities, data.accounts * 2, strict=True))
     data.orders = await gather_limited(
         [
             salesforce.create(
                 "Order",
-                {"AccountId": account, "EffectiveDate": today.isoformat(), "Status": "Draft"},
+                {
+                    "AccountId": account,
+                    "EffectiveDate": today.isoformat(),
+                    "Status": "Draft",
+                    "Amount__c": str(_amount(rng)),
+                },
             )
             for account in data.accounts
         ]
     )
+    data.order_accounts = dict(zip(data.orders, data.accounts, strict=True))
     invoices = []
     for index, amount in enumerate(invoice_amounts):
         customer = data.customers[index % len(data.customers)]
