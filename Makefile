@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration bench clean install
+.PHONY: demo test lint typecheck unit integration bench clean install prometheus
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,7 +26,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck
+# The observability tests scrape a real Prometheus: Debian's package, installed when missing.
+prometheus:
+	sh scripts/ensure-prometheus.sh
+
+test: $(STAMP) lint typecheck prometheus
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: $(STAMP)
