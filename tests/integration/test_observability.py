@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,13 +150,6 @@ class PrometheusServer:
         return body["data"]
 
 
-@pytest.fixture
-def prometheus_dir(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "prometheus"
-    directory.mkdir()
-    yield directory
-
-
 async def start_workload(pipeline: Pipeline) -> dict[str, str]:
     """Faults that make retries and throttling real, a malformed record, mixed payments."""
     await pipeline.control(
@@ -215,10 +208,12 @@ async def scalar(server: PrometheusServer, http: httpx.AsyncClient, expr: str) -
 
 
 async def test_every_dashboard_and_alert_expression_returns_data(
-    pipeline: Pipeline, tools: Tools, prometheus_dir: Path
+    pipeline: Pipeline, tools: Tools, tmp_path: Path
 ) -> None:
     started = time.monotonic()
     workers = [pipeline.start_worker(), pipeline.start_worker()]
+    prometheus_dir = tmp_path / "prometheus"
+    prometheus_dir.mkdir()
     server = PrometheusServer(
         tools.prometheus, prometheus_dir, [f"127.0.0.1:{w.web_port}" for w in workers]
     )
