@@ -1,4 +1,7 @@
-"""Where PayTrace is and how to log in: env ``PAYSTREAM_PAYTRACE_*`` or the ``paytrace`` section."""
+"""Where PayTrace is and how to log in.
+
+From the environment (``PAYSTREAM_PAYTRACE_*``) or the config file's ``paytrace`` section.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ class PayTraceSettings(FileBackedSettings):
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, OSError) as exc:  # "America" is a directory: OSError
             raise ValueError(f"unknown timezone {value!r}") from exc
         return value
 
