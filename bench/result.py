@@ -1,0 +1,115 @@
+"""What a benchmark reports: per metric, both sides' medians and their ratio."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One quantity measured for both sides; values are medians over the repetitions."""
+
+    name: str
+    unit: str
+    subject: float
+    baseline: float
+    higher_is_better: bool = True
+
+    @property
+    def ratio(self) -> float:
+        """subject / baseline (inf when the baseline is zero)."""
+        return self.subject / self.baseline if self.baseline else float("inf")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "subject": self.subject,
+            "baseline": self.baseline,
+            "ratio": self.ratio,
+            "higher_is_better": self.higher_is_better,
+        }
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    name: str
+    subject: str  # what is measured, in words
+    baseline: str
+    records: int
+    repeats: int
+    metrics: list[Metric]
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def metric(self, name: str) -> Metric:
+        for metric in self.metrics:
+            if metric.name == name:
+                return metric
+        raise KeyError(name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "subject": self.subject,
+            "baseline": self.baseline,
+            "records": self.records,
+            "repeats": self.repeats,
+            "metrics": [m.as_dict() for m in self.metrics],
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class Sample:
+    """One timed run: wall and CPU seconds (this process only) for ``records`` records."""
+
+    records: int
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def cpu_us_per_record(self) -> float:
+        return self.cpu_seconds * 1e6 / self.records if self.records else 0.0
+
+
+@contextmanager
+def timed(sample: Sample) -> Iterator[Sample]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield sample
+    finally:
+        sample.seconds = time.perf_counter() - wall
+        sample.cpu_seconds = time.process_time() - cpu
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def rate_metric(subject: list[Sample], baseline: list[Sample]) -> Metric:
+    return Metric(
+        "throughput",
+        "records/s",
+        median([s.rate for s in subject]),
+        median([s.rate for s in baseline]),
+    )
+
+
+def cpu_metric(subject: list[Sample], baseline: list[Sample]) -> Metric:
+    return Metric(
+        "cpu",
+        "CPU us/record",
+        median([s.cpu_us_per_record for s in subject]),
+        median([s.cpu_us_per_record for s in baseline]),
+        higher_is_better=False,
+    )
