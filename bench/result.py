@@ -19,6 +19,28 @@ class Metric:
     subject: float
     baseline: float
     higher_is_better: bool = True
+    # Every repetition's value, to judge the noise behind a median.
+    subject_runs: tuple[float, ...] = ()
+    baseline_runs: tuple[float, ...] = ()
+
+    @classmethod
+    def of_runs(
+        cls,
+        name: str,
+        unit: str,
+        subject: list[float],
+        baseline: list[float],
+        higher_is_better: bool = True,
+    ) -> Metric:
+        return cls(
+            name,
+            unit,
+            median(subject),
+            median(baseline),
+            higher_is_better,
+            tuple(subject),
+            tuple(baseline),
+        )
 
     @property
     def ratio(self) -> float:
@@ -33,6 +55,8 @@ class Metric:
             "baseline": self.baseline,
             "ratio": self.ratio,
             "higher_is_better": self.higher_is_better,
+            "subject_runs": list(self.subject_runs),
+            "baseline_runs": list(self.baseline_runs),
         }
 
 
@@ -97,19 +121,17 @@ def median(values: list[float]) -> float:
 
 
 def rate_metric(subject: list[Sample], baseline: list[Sample]) -> Metric:
-    return Metric(
-        "throughput",
-        "records/s",
-        median([s.rate for s in subject]),
-        median([s.rate for s in baseline]),
+    return Metric.of_runs(
+        "throughput", "records/s", [s.rate for s in subject], [s.rate for s in baseline]
     )
 
 
 def cpu_metric(subject: list[Sample], baseline: list[Sample]) -> Metric:
-    return Metric(
+    """CPU of this process only: for the broker benchmark, the client side of the pipeline."""
+    return Metric.of_runs(
         "cpu",
         "CPU us/record",
-        median([s.cpu_us_per_record for s in subject]),
-        median([s.cpu_us_per_record for s in baseline]),
+        [s.cpu_us_per_record for s in subject],
+        [s.cpu_us_per_record for s in baseline],
         higher_is_better=False,
     )

@@ -16,7 +16,7 @@ import httpx
 from pydantic import SecretStr
 
 from bench.records import payments
-from bench.result import BenchResult, Metric, Sample, median, rate_metric, timed
+from bench.result import BenchResult, Metric, Sample, rate_metric, timed
 from connectors.base.emulator import EmulatorServer
 from connectors.salesforce.client import COLLECTION_LIMIT, SalesforceClient
 from connectors.salesforce.emulator import EmulatorConfig, create_app
@@ -75,8 +75,8 @@ async def _measure(
     return sample
 
 
-def _calls_per_thousand(samples: list[Sample]) -> float:
-    return median([s.extra[CALLS] * 1000 / s.records for s in samples])
+def _calls_per_thousand(samples: list[Sample]) -> list[float]:
+    return [s.extra[CALLS] * 1000 / s.records for s in samples]
 
 
 async def run_salesforce_sink(records: int = DEFAULT_RECORDS, repeats: int = 3) -> BenchResult:
@@ -117,7 +117,7 @@ async def run_salesforce_sink(records: int = DEFAULT_RECORDS, repeats: int = 3) 
         repeats=repeats,
         metrics=[
             rate_metric(subject, baseline),
-            Metric(
+            Metric.of_runs(
                 "api_calls",
                 "API calls/1,000 payments",
                 _calls_per_thousand(subject),

@@ -28,6 +28,8 @@ def assert_well_formed(result: BenchResult, name: str, metrics: set[str]) -> Non
         assert metric.subject > 0 and math.isfinite(metric.subject)
         assert metric.baseline > 0 and math.isfinite(metric.baseline)
         assert metric.ratio == pytest.approx(metric.subject / metric.baseline)
+        assert metric.subject_runs == (metric.subject,)  # one repetition: it is the median
+        assert metric.baseline_runs == (metric.baseline,)
     encoded = json.loads(json.dumps(result.as_dict()))
     assert [m["ratio"] for m in encoded["metrics"]] == [m.ratio for m in result.metrics]
 
