@@ -17,6 +17,7 @@ from rich.table import Table
 from bench import broker_passthrough, salesforce_sink, transform
 from bench.result import BenchResult
 
+TABLE_WIDTH = 110
 Runner = Callable[[int, int], Awaitable[BenchResult]]
 
 
@@ -96,12 +97,22 @@ def _number(value: float) -> str:
     return f"{value:,.3g}" if value < 10 else f"{value:,.1f}"
 
 
+def _spread(values: tuple[float, ...]) -> str:
+    """Lowest to highest per-repetition ratio."""
+    if len(values) < 2:
+        return "-"
+    return f"{min(values):.3f}-{max(values):.3f}"
+
+
 def render(results: list[BenchResult]) -> Table:
-    table = Table(title="paystream benchmarks (medians; ratio = subject / baseline)")
+    table = Table(
+        title="paystream benchmarks: medians; ratio = subject / baseline; "
+        "range = per-repetition ratios"
+    )
     table.add_column("benchmark", no_wrap=True)
     table.add_column("records", justify="right")
     table.add_column("metric")
-    for column in ("subject", "baseline", "ratio"):
+    for column in ("subject", "baseline", "ratio", "ratio range"):
         table.add_column(column, justify="right")
     for result in results:
         for index, metric in enumerate(result.metrics):
@@ -113,6 +124,7 @@ def render(results: list[BenchResult]) -> Table:
                 _number(metric.subject),
                 _number(metric.baseline),
                 f"{metric.ratio:.3f}",
+                _spread(metric.ratio_runs),
             )
         table.add_section()
     return table
@@ -144,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = list(dict.fromkeys(args.only or BENCHMARKS))  # in the given order, no repeats
     to_stdout = args.json == "-"
     # With JSON on stdout, the human-readable table goes to stderr.
-    console = Console(stderr=to_stdout)
+    stream = sys.stderr if to_stdout else sys.stdout
+    # Piped output has no terminal width; rich would squeeze the table into 80 columns.
+    console = Console(stderr=to_stdout, width=None if stream.isatty() else TABLE_WIDTH)
     with console.status("running " + ", ".join(names)):
         results = asyncio.run(run(names, args.records, args.repeats))
     console.print(render(results))

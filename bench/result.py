@@ -47,6 +47,14 @@ class Metric:
         """subject / baseline (inf when the baseline is zero)."""
         return self.subject / self.baseline if self.baseline else float("inf")
 
+    @property
+    def ratio_runs(self) -> tuple[float, ...]:
+        """Per-repetition ratios (the sides of one repetition ran interleaved): the spread."""
+        return tuple(
+            s / b if b else float("inf")
+            for s, b in zip(self.subject_runs, self.baseline_runs, strict=True)
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -57,6 +65,7 @@ class Metric:
             "higher_is_better": self.higher_is_better,
             "subject_runs": list(self.subject_runs),
             "baseline_runs": list(self.baseline_runs),
+            "ratio_runs": list(self.ratio_runs),
         }
 
 
@@ -108,12 +117,13 @@ class Sample:
 
 @contextmanager
 def timed(sample: Sample) -> Iterator[Sample]:
+    """Adds the block's wall and CPU time to ``sample``: several blocks may make one run."""
     wall, cpu = time.perf_counter(), time.process_time()
     try:
         yield sample
     finally:
-        sample.seconds = time.perf_counter() - wall
-        sample.cpu_seconds = time.process_time() - cpu
+        sample.seconds += time.perf_counter() - wall
+        sample.cpu_seconds += time.process_time() - cpu
 
 
 def median(values: list[float]) -> float:

@@ -78,3 +78,5 @@ def test_cli_writes_json(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["command"].endswith(f"--json {out}")
     assert [r["name"] for r in report["results"]] == ["transform"]
+    throughput = report["results"][0]["metrics"][0]
+    assert throughput["ratio_runs"] == [throughput["subject"] / throughput["baseline"]]
