@@ -17,6 +17,18 @@ from stream.kafka import aiokafka_options
 M = TypeVar("M", bound=BaseModel)
 
 
+async def source_producer(ctx: PipelineContext) -> AIOKafkaProducer:
+    """A started idempotent producer for sources that publish outside Faust's agents."""
+    producer = AIOKafkaProducer(
+        **aiokafka_options(ctx.kafka, ctx.bootstrap),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=ctx.worker.producer_linger_ms,
+    )
+    await producer.start()
+    return producer
+
+
 class CompactedPosition:
     def __init__(self, ctx: PipelineContext, topic: str) -> None:
         self.ctx = ctx
@@ -55,12 +67,7 @@ class CompactedPosition:
 
     async def put(self, key: str, value: BaseModel) -> None:
         if self._producer is None:
-            self._producer = AIOKafkaProducer(
-                **aiokafka_options(self.ctx.kafka, self.ctx.bootstrap),
-                acks="all",
-                enable_idempotence=True,
-            )
-            await self._producer.start()
+            self._producer = await source_producer(self.ctx)
         raw = value.model_dump_json().encode()
         await self._producer.send_and_wait(self.topic, key=key.encode(), value=raw)
         if self._cache is not None:

@@ -18,14 +18,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from agents.context import PipelineContext
+from agents.kafka_position import CompactedPosition, source_producer
 from connectors.paytrace.models import ExportedTransaction, format_export_time
 from schemas.raw import RawPayTraceTransaction
 from stream import metrics
-from stream.kafka import aiokafka_options
 from stream.pci import redact
 from stream.topology import WATERMARK_TOPIC, topic_name
 
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 AGENT = "paytrace_poller"
 _TERMINAL = ("declin", "void", "refund")  # states after which a transaction never changes
 MAX_LOOKBACK = timedelta(days=7)
+WATERMARK_KEY = "paytrace"
 
 
 class Watermark(BaseModel):
@@ -67,7 +68,7 @@ class PayTracePoller:
     def __init__(self, ctx: PipelineContext) -> None:
         self.ctx = ctx
         self.raw_topic = topic_name(ctx.kafka, "paytrace_raw")
-        self.watermark_topic = topic_name(ctx.kafka, WATERMARK_TOPIC)
+        self.watermarks = CompactedPosition(ctx, topic_name(ctx.kafka, WATERMARK_TOPIC))
         self.zone = ctx.connectors.paytrace_settings.zone
         self._producer: AIOKafkaProducer | None = None
         self._watermark: Watermark | None = None
@@ -75,41 +76,19 @@ class PayTracePoller:
 
     async def producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            options = aiokafka_options(self.ctx.kafka, self.ctx.bootstrap)
-            self._producer = AIOKafkaProducer(
-                **options,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=self.ctx.worker.producer_linger_ms,
-            )
-            await self._producer.start()
+            self._producer = await source_producer(self.ctx)
         return self._producer
 
     async def aclose(self) -> None:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        await self.watermarks.aclose()
 
     async def load_watermark(self) -> Watermark | None:
         """The last watermark written to the compacted topic (any worker may have written it)."""
-        consumer = AIOKafkaConsumer(
-            **aiokafka_options(self.ctx.kafka, self.ctx.bootstrap),
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-        )
-        await consumer.start()
-        try:
-            partition = TopicPartition(self.watermark_topic, 0)
-            consumer.assign([partition])
-            end = (await consumer.end_offsets([partition]))[partition]
-            if end == 0:
-                return None
-            consumer.seek(partition, end - 1)
-            batch = await consumer.getmany(partition, timeout_ms=5000)
-            messages = batch.get(partition, [])
-            return Watermark.model_validate_json(messages[-1].value) if messages else None
-        finally:
-            await consumer.stop()
+        self.watermarks.forget()
+        return await self.watermarks.get(WATERMARK_KEY, Watermark)
 
     def window_start(self, now: datetime, watermark: Watermark | None) -> date:
         overlap = timedelta(seconds=self.ctx.worker.poll_overlap_seconds)
@@ -164,9 +143,7 @@ class PayTracePoller:
         watermark = Watermark(
             polled_through=now, created_through=newest or now, oldest_open=oldest_open
         )
-        await producer.send_and_wait(
-            self.watermark_topic, key=b"paytrace", value=watermark.model_dump_json().encode()
-        )
+        await self.watermarks.put(WATERMARK_KEY, watermark)
         self._watermark = watermark
         if len(self._published) > 200_000:  # bounded memory; a re-publish is harmless
             self._published.clear()

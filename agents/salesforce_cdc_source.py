@@ -21,13 +21,12 @@ from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from agents.context import PipelineContext
-from agents.kafka_position import CompactedPosition
+from agents.kafka_position import CompactedPosition, source_producer
 from connectors.salesforce.pubsub import PubSubSubscriber, ReplayIdExpired, change_event_topic
 from connectors.salesforce.pubsub.events import ReceivedEvent
 from connectors.salesforce.soql import literal
 from schemas.collection import SalesforceChange
 from stream import metrics
-from stream.kafka import aiokafka_options
 from stream.topology import CDC_POSITION_TOPIC, topic_name
 
 log = logging.getLogger(__name__)
@@ -69,13 +68,7 @@ class SalesforceCdcSource:
 
     async def producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            self._producer = AIOKafkaProducer(
-                **aiokafka_options(self.ctx.kafka, self.ctx.bootstrap),
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=self.ctx.worker.producer_linger_ms,
-            )
-            await self._producer.start()
+            self._producer = await source_producer(self.ctx)
         return self._producer
 
     def subscriber(self) -> PubSubSubscriber:
