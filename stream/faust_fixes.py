@@ -1,10 +1,11 @@
 """Fixes for faust-streaming 0.15.3 bugs that lose events; applied once by ``create_app``.
 
 Recovery resumes the stream partitions *before* seeking them to their committed offsets
-(faust-streaming issue #596): records fetched in between are dropped when flow control
-resumes, yet the fetch position has already moved past them, so a restarted worker silently
-skips events. We keep Faust's own ``on_recovery_completed`` and only swap the order of those
-two calls: the resume is held back until the seek has happened.
+(faust-streaming issue #596), in both of its exits (``on_recovery_completed`` after reading
+changelogs, ``_resume_streams`` when there is nothing to read): records fetched in between are
+dropped when flow control resumes, yet the fetch position has already moved past them, so a
+restarted worker silently skips events. We keep Faust's own methods and only swap the order
+of those two calls: the resume is held back until the seek has happened.
 """
 
 from __future__ import annotations
@@ -45,6 +46,26 @@ def _seek_before_resume(
 
 
 def apply() -> None:
-    current = Recovery.on_recovery_completed
-    if not getattr(current, _APPLIED_MARK, False):
-        Recovery.on_recovery_completed = _seek_before_resume(current)  # type: ignore[method-assign,assignment]
+    for name in ("on_recovery_completed", "_resume_streams"):
+        current = getattr(Recovery, name)
+        if not getattr(current, _APPLIED_MARK, False):
+            setattr(Recovery, name, _seek_before_resume(current))
+
+
+# EXPERIMENT (not committed): uncommitted partitions back to the beginning on seek.
+import aiokafka as _aiokafka
+
+_orig_stc = _aiokafka.AIOKafkaConsumer.seek_to_committed
+
+
+async def _stc(self: Any, *partitions: Any) -> Any:
+    offsets = await _orig_stc(self, *partitions)
+    fresh = [tp for tp, off in offsets.items() if off is None]
+    if fresh and self._subscription.subscription is not None:
+        import logging
+        logging.getLogger(__name__).warning("EXPERIMENT seek_to_beginning %s", fresh)
+        await self.seek_to_beginning(*fresh)
+    return offsets
+
+
+_aiokafka.AIOKafkaConsumer.seek_to_committed = _stc
