@@ -50,22 +50,3 @@ def apply() -> None:
         current = getattr(Recovery, name)
         if not getattr(current, _APPLIED_MARK, False):
             setattr(Recovery, name, _seek_before_resume(current))
-
-
-# EXPERIMENT (not committed): uncommitted partitions back to the beginning on seek.
-import aiokafka as _aiokafka
-
-_orig_stc = _aiokafka.AIOKafkaConsumer.seek_to_committed
-
-
-async def _stc(self: Any, *partitions: Any) -> Any:
-    offsets = await _orig_stc(self, *partitions)
-    fresh = [tp for tp, off in offsets.items() if off is None]
-    if fresh and self._subscription.subscription is not None:
-        import logging
-        logging.getLogger(__name__).warning("EXPERIMENT seek_to_beginning %s", fresh)
-        await self.seek_to_beginning(*fresh)
-    return offsets
-
-
-_aiokafka.AIOKafkaConsumer.seek_to_committed = _stc
