@@ -92,6 +92,9 @@ def emulate(
     client_secret: Annotated[str, typer.Option(help="Salesforce client secret")] = "demo-secret",
     api_key: Annotated[str, typer.Option(help="Sage Pro API key")] = "demo-sage-key",
     pubsub_port: Annotated[int, typer.Option(help="Salesforce Pub/Sub API (gRPC) port")] = 0,
+    cdc_retention_hours: Annotated[
+        float, typer.Option(help="Salesforce change-event retention (tests: tiny)")
+    ] = 72,
 ) -> None:
     """Run emulators of the real APIs in the foreground and print where they are."""
     from stream.sandbox import SYSTEMS, SandboxConfig, start_sandbox
@@ -101,6 +104,7 @@ def emulate(
     config.paytrace.username, config.paytrace.password = username, password
     config.salesforce.client_id, config.salesforce.client_secret = client_id, client_secret
     config.sagepro.api_key = api_key
+    config.salesforce.change_event_retention_hours = cdc_retention_hours
     if port:
         config.ports = {name: port + index for index, name in enumerate(systems)}
     if pubsub_port:

@@ -43,6 +43,7 @@ class EmulatorProcess:
     system: str
     port: int = field(default_factory=free_port)
     pubsub_port: int = field(default_factory=free_port)
+    cdc_retention_hours: float = 72  # Salesforce only
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -62,12 +63,18 @@ class EmulatorProcess:
                     str(self.port),
                     "--pubsub-port",
                     str(self.pubsub_port),
+                    *self._system_options(),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+
+    def _system_options(self) -> list[str]:
+        if self.system != "salesforce":
+            return []
+        return ["--cdc-retention-hours", str(self.cdc_retention_hours)]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
