@@ -6,6 +6,7 @@ worker that becomes leader reads the newest value per key back.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -35,6 +36,7 @@ class CompactedPosition:
         self.topic = topic
         self._cache: dict[str, bytes] | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._producer_lock = asyncio.Lock()
 
     async def load(self) -> dict[str, bytes]:
         """Newest value per key (the topic has one partition)."""
@@ -66,8 +68,9 @@ class CompactedPosition:
         return model.model_validate_json(raw) if raw is not None else None
 
     async def put(self, key: str, value: BaseModel) -> None:
-        if self._producer is None:
-            self._producer = await source_producer(self.ctx)
+        async with self._producer_lock:  # channels checkpoint concurrently: one producer
+            if self._producer is None:
+                self._producer = await source_producer(self.ctx)
         raw = value.model_dump_json().encode()
         await self._producer.send_and_wait(self.topic, key=key.encode(), value=raw)
         if self._cache is not None:

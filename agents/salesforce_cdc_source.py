@@ -65,10 +65,13 @@ class SalesforceCdcSource:
         self._producer: AIOKafkaProducer | None = None
         self._subscriber: PubSubSubscriber | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping: set[asyncio.Task[None]] = set()  # cancelled, finishing a checkpoint
+        self._producer_lock = asyncio.Lock()
 
     async def producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            self._producer = await source_producer(self.ctx)
+        async with self._producer_lock:  # the channels start together: one producer, not two
+            if self._producer is None:
+                self._producer = await source_producer(self.ctx)
         return self._producer
 
     def subscriber(self) -> PubSubSubscriber:
@@ -81,7 +84,7 @@ class SalesforceCdcSource:
     async def aclose(self) -> None:
         for task in self._tasks.values():
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), *self._stopping, return_exceptions=True)
         self._tasks.clear()
         if self._subscriber is not None:
             await self._subscriber.close()
@@ -118,6 +121,8 @@ class SalesforceCdcSource:
             elif not leader and task is not None:
                 task.cancel()
                 self._tasks.pop(obj)
+                self._stopping.add(task)
+                task.add_done_callback(self._stopping.discard)
                 self.positions.forget()
 
     async def follow(self, obj: str, seconds: float | None) -> None:
@@ -128,13 +133,23 @@ class SalesforceCdcSource:
         replay = bytes.fromhex(position.replay_id) if position.replay_id else None
         pending: list[SalesforceChange] = []
 
-        async def checkpoint() -> None:
+        async def save() -> None:
             if pending:
                 await self.publish(pending)
                 position.replay_id = pending[-1].replay_id
                 position.commit_timestamp = max(c.commit_timestamp for c in pending)
                 pending.clear()
             await self.positions.put(channel, position)
+
+        async def checkpoint() -> None:
+            # Publishing and storing the position go together: a stop between the two would
+            # deliver the published events again after the restart.
+            saving = asyncio.ensure_future(save())
+            try:
+                await asyncio.shield(saving)
+            except asyncio.CancelledError:
+                await saving
+                raise
 
         def keepalive(topic: str, latest: bytes) -> None:
             if not pending:  # only a quiet channel may move on to the keepalive's position
