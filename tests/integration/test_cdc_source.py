@@ -117,10 +117,12 @@ async def test_subscriber_restarted_mid_stream_loses_and_repeats_nothing(
         return set(await change_log(pipeline)) <= published
 
     await wait_for(cdc_caught_up, "the script's change events on the CDC topic", 30)
-    for record in closed:
-        await wait_for(lambda r=record: paid(pipeline, "Opportunity", r), f"{record} Paid", 60)
-    for record in orders:
-        await wait_for(lambda r=record: paid(pipeline, "Order", r), f"{record} Paid", 60)
+
+    async def all_paid() -> bool:
+        opportunities_paid = [await paid(pipeline, "Opportunity", r) for r in closed]
+        return all(opportunities_paid) and all([await paid(pipeline, "Order", r) for r in orders])
+
+    await wait_for(all_paid, "every closed deal and new order Paid", 60)
     await wait_for(cdc_caught_up, "our write-backs' change events on the CDC topic", 30)
     await asyncio.sleep(3)  # room for a late duplicate, were there one
 
