@@ -56,12 +56,12 @@ class Charger:
             await self._paytrace.aclose()
 
     def entry(self, key: str) -> LedgerEntry | None:
-        raw = self.ledger.get(key)
+        raw = self.ledger.get(key.encode())
         return LedgerEntry.model_validate_json(raw) if raw else None
 
     async def record(self, entry: LedgerEntry) -> None:
         """Store and make durable before anything else happens."""
-        self.ledger[entry.key] = entry.model_dump_json()
+        self.ledger[entry.key.encode()] = entry.model_dump_json()
         await self.ctx.app.producer.flush()
         pending = sum(1 for raw in self.ledger.values() if '"state":"PENDING"' in raw)
         metrics.LEDGER_PENDING.set(pending)
@@ -230,7 +230,7 @@ def register(ctx: PipelineContext) -> Any:
     ledger = ctx.app.Table(
         "charge-ledger",
         default=str,
-        key_type=str,
+        key_type=bytes,  # raw, as on the commands topic, so both hash to the same partition
         value_type=str,
         partitions=ctx.kafka.partitions,
         use_partitioner=True,

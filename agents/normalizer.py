@@ -28,10 +28,11 @@ BATCH = 500
 def register(ctx: PipelineContext) -> Any:
     # use_partitioner: the changelog partition follows the key, as the payments topic does,
     # so the table can be written after a batch rather than inside each event's context.
+    # Raw byte keys, as on the topic: a JSON-quoted key would hash to another partition.
     state = ctx.app.Table(
         "payment-state",
         default=str,
-        key_type=str,
+        key_type=bytes,
         value_type=str,
         partitions=ctx.kafka.partitions,
         use_partitioner=True,
@@ -61,7 +62,7 @@ def register(ctx: PipelineContext) -> Any:
                 if payment is None:
                     continue
                 key, fingerprint = payment.transaction_id, payment.fingerprint()
-                if changed.get(key, state[key]) == fingerprint:
+                if changed.get(key, state[key.encode()]) == fingerprint:
                     continue  # seen in this state already: the poll overlap or a replay
                 changed[key] = fingerprint
                 deliveries.append(
@@ -69,7 +70,7 @@ def register(ctx: PipelineContext) -> Any:
                 )
             await asyncio.gather(*deliveries)
             for key, fingerprint in changed.items():
-                state[key] = fingerprint
+                state[key.encode()] = fingerprint
             metrics.EVENTS_OUT.labels(AGENT).inc(len(deliveries))
             metrics.PROCESSING_SECONDS.labels(AGENT).observe(time.perf_counter() - started)
 
