@@ -32,11 +32,15 @@ from stream.topology import CDC_POSITION_TOPIC, topic_name
 log = logging.getLogger(__name__)
 AGENT = "salesforce_cdc_source"
 RESYNC_MARGIN = timedelta(minutes=5)
+RESYNC_SETTLE_SECONDS = 2.0
 
 
 class ChannelPosition(BaseModel):
     replay_id: str = ""  # hex
     commit_timestamp: int = 0  # epoch ms of the newest change published
+    # After a resync: epoch ms of its query. Once the new subscription is open, one more
+    # query from there closes the gap between the first query and the subscription.
+    resync_since: int = 0
 
 
 def change_record(event: ReceivedEvent) -> SalesforceChange:
@@ -155,9 +159,8 @@ class SalesforceCdcSource:
             if not pending:  # only a quiet channel may move on to the keepalive's position
                 position.replay_id = latest.hex()
 
-        events = self.subscriber().subscribe(
-            channel, replay, start=self.ctx.worker.cdc_start, on_keepalive=keepalive
-        )
+        start = "latest" if position.resync_since else self.ctx.worker.cdc_start
+        events = self.subscriber().subscribe(channel, replay, start=start, on_keepalive=keepalive)
         # A pump task owns the stream: cancelling a pending anext() would close the generator.
         queue: asyncio.Queue[ReceivedEvent] = asyncio.Queue(maxsize=500)
 
@@ -166,6 +169,8 @@ class SalesforceCdcSource:
                 await queue.put(event)
 
         pumping = asyncio.create_task(pump())
+        if position.resync_since:
+            await self.close_resync_gap(obj, channel, position)
         try:
             async with asyncio.timeout(seconds):
                 while True:
@@ -209,13 +214,26 @@ class SalesforceCdcSource:
             since.isoformat(),
         )
         metrics.EVENTS_FAILED.labels(AGENT).inc()
+        queried_at = int(datetime.now(UTC).timestamp() * 1000)
         changes = await self.query_changed(obj, channel, since)
         await self.publish(changes)
         log.warning("%s: resync of %s published %d records", AGENT, channel, len(changes))
-        # From the newest event on; this tick's query covered what came before.
+        # Next: subscribe from the newest event, then query once more from ``queried_at``.
         await self.positions.put(
-            channel, ChannelPosition(commit_timestamp=position.commit_timestamp)
+            channel,
+            ChannelPosition(commit_timestamp=position.commit_timestamp, resync_since=queried_at),
         )
+
+    async def close_resync_gap(self, obj: str, channel: str, position: ChannelPosition) -> None:
+        """With the new subscription open, what changed since the resync query is published;
+        anything later arrives as change events. Charges are idempotent: overlap is harmless."""
+        await asyncio.sleep(RESYNC_SETTLE_SECONDS)  # let the Subscribe call reach the server
+        since = datetime.fromtimestamp(position.resync_since / 1000, UTC) - RESYNC_MARGIN
+        changes = await self.query_changed(obj, channel, since)
+        await self.publish(changes)
+        position.resync_since = 0
+        await self.positions.put(channel, position)
+        log.warning("%s: resync of %s closed with %d more records", AGENT, channel, len(changes))
 
     async def query_changed(
         self, obj: str, channel: str, since: datetime

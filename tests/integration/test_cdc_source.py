@@ -204,7 +204,9 @@ async def test_replay_id_past_retention_resyncs_and_charges_the_gap_once(
         record = await salesforce.get("Opportunity", gap)
     assert record is not None and record["PaymentTransactionID__c"] == str(sales[0].transaction_id)
     assert await paytrace_sales(pipeline, before) == []  # never closed: never charged
-    assert [k for k in await command_keys(pipeline)] == [f"Opportunity:{gap}:closed_won"]
+    # The resync queries twice (before subscribing again and once the subscription is open),
+    # so the gap's command may come twice: one key, and the ledger lets it charge once.
+    assert set(await command_keys(pipeline)) == {f"Opportunity:{gap}:closed_won"}
     assert not await pipeline.dead_letters()
 
 
