@@ -53,7 +53,10 @@ class ConsumerLag:
             if tp.topic in self.sources
         )
 
-    async def lag(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+    async def positions(
+        self, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, int]]:
+        """Per partition: the group's committed offset (or the beginning) and the end."""
         admin, offsets = await self._clients()
         committed = await admin.list_consumer_group_offsets(
             self.ctx.worker.app_id, partitions=partitions
@@ -63,7 +66,11 @@ class ConsumerLag:
         uncommitted = [tp for tp, offset in positions.items() if offset < 0]
         if uncommitted:  # nothing committed yet: the group starts from the earliest offset
             positions.update(await offsets.beginning_offsets(uncommitted))
-        return {tp: max(0, ends[tp] - positions[tp]) for tp in partitions}
+        return {tp: (positions[tp], ends[tp]) for tp in partitions}
+
+    async def lag(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        positions = await self.positions(partitions)
+        return {tp: max(0, end - committed) for tp, (committed, end) in positions.items()}
 
     async def update(self) -> None:
         partitions = self.assigned()

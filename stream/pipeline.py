@@ -16,6 +16,7 @@ from agents import (
     normalizer,
     sagepro_sink,
     salesforce_sink,
+    stall_watchdog,
 )
 from agents.context import Connectors, PipelineContext
 from agents.paytrace_source import PayTracePoller
@@ -65,7 +66,7 @@ def build(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> Pipel
     _add_poller(ctx)
     if ctx.mapping.collection.triggers:
         _add_cdc_source(ctx)
-    consumer_lag.register(ctx)
+    stall_watchdog.register(ctx, consumer_lag.register(ctx))
     _initialise_agent_metrics()
     _add_metrics_page(app)
     return ctx
