@@ -15,19 +15,12 @@ from pydantic import ValidationError
 
 from agents.context import PipelineContext
 from agents.deadletter import dead_letter, from_event
+from connectors.salesforce.pubsub.events import origin_client
 from schemas.collection import ChargeCommand, SalesforceChange
 from stream import metrics
 from stream.mapping import ChargeTrigger
 
 AGENT = "charge_trigger"
-
-
-def origin_client(change_origin: str) -> str | None:
-    for part in change_origin.split(";")[1:]:
-        key, _, value = part.partition("=")
-        if key.strip() == "client":
-            return value.strip()
-    return None
 
 
 def fires(trigger: ChargeTrigger, change: SalesforceChange) -> bool:

@@ -55,6 +55,15 @@ def decode_bitmap(bitmap: list[str], fields: list[dict[str, Any]]) -> list[str]:
     return names
 
 
+def origin_client(change_origin: str) -> str | None:
+    """``client`` from a changeOrigin like ``com/salesforce/api/rest/62.0;client=paystream``."""
+    for part in change_origin.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip() == "client":
+            return value.strip()
+    return None
+
+
 @dataclass(frozen=True)
 class ChangeEventHeader:
     entity_name: str
@@ -73,11 +82,7 @@ class ChangeEventHeader:
     @property
     def client(self) -> str | None:
         """The ``client=`` of the writer's ``Sforce-Call-Options``, when it sent one."""
-        for part in self.change_origin.split(";")[1:]:
-            key, _, value = part.partition("=")
-            if key.strip() == "client":
-                return value.strip()
-        return None
+        return origin_client(self.change_origin)
 
     def made_by(self, client: str) -> bool:
         return self.client == client
