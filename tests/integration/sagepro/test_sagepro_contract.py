@@ -18,9 +18,7 @@ import pytest
 
 from connectors.base.emulator import EmulatorServer
 from connectors.base.errors import Action
-from connectors.base.retry import RetryPolicy
 from connectors.sagepro import SageProError, SageProRestClient
-from connectors.sagepro.emulator import EmulatorConfig, create_app
 from connectors.sagepro.models import (
     CreditMemo,
     Customer,
@@ -38,24 +36,9 @@ from connectors.sagepro.models import (
 )
 from connectors.sagepro.postings import credit_memo_journal_entry, payment_journal_entry
 from stream.metrics import REGISTRY
+from tests.integration.sagepro.support import DAY, KEY
 
 pytestmark = pytest.mark.integration
-
-KEY = "demo-sage-key"
-FAST = RetryPolicy(attempts=4, initial_seconds=0.01, max_seconds=0.2, total_seconds=5)
-DAY = date(2024, 5, 1)
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[EmulatorServer]:
-    async with EmulatorServer(create_app(EmulatorConfig(api_key=KEY))) as server:
-        yield server
-
-
-@pytest.fixture
-async def sage(emulator: EmulatorServer) -> AsyncIterator[SageProRestClient]:
-    async with SageProRestClient(emulator.base_url, KEY, retry=FAST) as client:
-        yield client
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ balance invariant under any sequence of payments, refunds and credit memos."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,29 +14,13 @@ from hypothesis import strategies as st
 
 from connectors.base.emulator import EmulatorServer
 from connectors.base.errors import Action
-from connectors.base.retry import RetryPolicy
 from connectors.sagepro import SageProError, SageProRestClient, SageProSettings
 from connectors.sagepro.emulator import EmulatorConfig, create_app
 from connectors.sagepro.models import CreditMemo, Customer, Invoice, Payment, PaymentStatus
 from stream.metrics import REGISTRY
+from tests.integration.sagepro.support import DAY, FAST, KEY
 
 pytestmark = pytest.mark.integration
-
-KEY = "demo-sage-key"
-FAST = RetryPolicy(attempts=4, initial_seconds=0.01, max_seconds=0.2, total_seconds=5)
-DAY = date(2024, 5, 1)
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[EmulatorServer]:
-    async with EmulatorServer(create_app(EmulatorConfig(api_key=KEY))) as server:
-        yield server
-
-
-@pytest.fixture
-async def sage(emulator: EmulatorServer) -> AsyncIterator[SageProRestClient]:
-    async with SageProRestClient(emulator.base_url, KEY, retry=FAST) as client:
-        yield client
 
 
 async def _faults(emulator: EmulatorServer, **values: object) -> None:

@@ -1,0 +1,11 @@
+"""What the Sage Pro contract and resilience tests share."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from connectors.base.retry import RetryPolicy
+
+KEY = "demo-sage-key"
+FAST = RetryPolicy(attempts=4, initial_seconds=0.01, max_seconds=0.2, total_seconds=5)
+DAY = date(2024, 5, 1)
