@@ -109,11 +109,6 @@ class SalesforceCdcSource:
         await producer.flush()
         metrics.EVENTS_OUT.labels(AGENT).inc(len(changes))
 
-    async def run_once(self, seconds: float) -> None:
-        """Follow every channel for ``seconds``, then store where each one got to."""
-        self.positions.forget()
-        await asyncio.gather(*(self.follow(obj, seconds) for obj in self.objects))
-
     def ensure_running(self, leader: bool) -> None:
         """Keep one subscription per channel alive while this worker leads; stop it otherwise."""
         for obj in self.objects:
@@ -121,7 +116,7 @@ class SalesforceCdcSource:
             if leader and (task is None or task.done()):
                 if task is not None and not task.cancelled() and task.exception():
                     log.error("%s: %s subscription ended: %r", AGENT, obj, task.exception())
-                self._tasks[obj] = asyncio.create_task(self.follow(obj, None))
+                self._tasks[obj] = asyncio.create_task(self.follow(obj))
             elif not leader and task is not None:
                 task.cancel()
                 self._tasks.pop(obj)
@@ -129,8 +124,8 @@ class SalesforceCdcSource:
                 task.add_done_callback(self._stopping.discard)
                 self.positions.forget()
 
-    async def follow(self, obj: str, seconds: float | None) -> None:
-        """Publish ``obj``'s changes until cancelled (or for ``seconds``), checkpointing."""
+    async def follow(self, obj: str) -> None:
+        """Publish ``obj``'s changes until cancelled, checkpointing as they come."""
         channel = change_event_topic(obj)
         stored = await self.positions.get(channel, ChannelPosition)
         position = stored or ChannelPosition()
@@ -172,28 +167,25 @@ class SalesforceCdcSource:
         if position.resync_since:
             await self.close_resync_gap(obj, channel, position)
         try:
-            async with asyncio.timeout(seconds):
-                while True:
-                    getting = asyncio.ensure_future(queue.get())
-                    # Publish what arrived as soon as the stream pauses, at most 100 at a time.
-                    done, _ = await asyncio.wait(
-                        {getting, pumping},
-                        timeout=0.2 if pending else None,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                    if getting not in done:
-                        getting.cancel()
-                        if pumping in done:
-                            pumping.result()  # raises what ended the subscription
-                            return
-                        await checkpoint()
-                        continue
-                    metrics.EVENTS_IN.labels(AGENT).inc()
-                    pending.append(change_record(getting.result()))
-                    if len(pending) >= 100:
-                        await checkpoint()
-        except TimeoutError:
-            await checkpoint()
+            while True:
+                getting = asyncio.ensure_future(queue.get())
+                # Publish what arrived as soon as the stream pauses, at most 100 at a time.
+                done, _ = await asyncio.wait(
+                    {getting, pumping},
+                    timeout=0.2 if pending else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if getting not in done:
+                    getting.cancel()
+                    if pumping in done:
+                        pumping.result()  # raises what ended the subscription
+                        return
+                    await checkpoint()
+                    continue
+                metrics.EVENTS_IN.labels(AGENT).inc()
+                pending.append(change_record(getting.result()))
+                if len(pending) >= 100:
+                    await checkpoint()
         except ReplayIdExpired as exc:
             pending.clear()
             await self.resync(obj, channel, position, exc)
