@@ -218,6 +218,8 @@ class Charger:
     ) -> None:
         await self.record(entry)
         metrics.CHARGES.labels(OUTCOME_LABEL[entry.state]).inc()
+        # An audit line per business event: ids and outcome only, never card data.
+        log.info("%s: %s %s %s", AGENT, command.key, entry.state.value, entry.transaction_id or "")
         await until_delivered(
             lambda: write_back(self.ctx, command, entry, record),
             agent=AGENT,

@@ -355,15 +355,22 @@ def overview() -> dict[str, Any]:
             "short",
         ),
         Panel(
-            "Consumer lag by topic and partition",
+            "Consumer lag by topic and partition / stalled partitions read again",
             [
                 (
                     "sum by (topic, partition) "
                     f'(paystream_consumer_lag_messages{{{W},topic=~"$topic"}})',
                     "{{topic}}[{{partition}}]",
-                )
+                ),
+                (
+                    "sum by (topic) (increase(paystream_partition_stalls_recovered_total"
+                    f'{{{W},topic=~"$topic"}}{RATE}))',
+                    "{{topic}} stalls read again",
+                ),
             ],
             "short",
+            description="A stall is a partition stuck below its end with nothing in progress; "
+            "the stall watchdog reads it again (stream/stall_watchdog.py).",
         ),
         Panel(
             "Salesforce API requests used / limit",

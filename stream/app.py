@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import faust
 
-from stream import faust_fixes
+from stream import faust_fixes, stall_watchdog
+from stream.group_offsets import GroupOffsets
 from stream.kafka import faust_credentials
 from stream.settings import KafkaSettings, WorkerSettings
 
@@ -12,7 +13,7 @@ from stream.settings import KafkaSettings, WorkerSettings
 def create_app(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> faust.App:
     """A Faust app for ``bootstrap``; agents are attached by ``stream.pipeline.build``."""
     faust_fixes.apply()
-    return faust.App(
+    app = faust.App(
         worker.app_id,
         broker=f"kafka://{bootstrap}",
         broker_credentials=faust_credentials(kafka),
@@ -37,3 +38,7 @@ def create_app(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> 
         autodiscover=False,
         stream_wait_empty=False,
     )
+    if worker.stall_check_seconds > 0:
+        offsets = GroupOffsets(kafka, bootstrap, worker.app_id)
+        stall_watchdog.install(app, offsets, worker.stall_check_seconds)
+    return app

@@ -105,6 +105,12 @@ CHARGES = Counter(
 LEDGER_PENDING = Gauge(
     "paystream_ledger_pending_keys", "Charge ledger keys still PENDING.", registry=REGISTRY
 )
+STALLS_RECOVERED = Counter(
+    "paystream_partition_stalls_recovered_total",
+    "Partitions found stuck below their end with nothing in progress, and read again.",
+    ["topic"],
+    registry=REGISTRY,
+)
 
 # Known, finite label values exported as 0 from the start: a dashboard then shows "0 declined"
 # and an alert's ratio has a denominator, instead of "no data" until the first event.

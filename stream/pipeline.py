@@ -16,7 +16,6 @@ from agents import (
     normalizer,
     sagepro_sink,
     salesforce_sink,
-    stall_watchdog,
 )
 from agents.context import Connectors, PipelineContext
 from agents.paytrace_source import PayTracePoller
@@ -66,8 +65,10 @@ def build(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> Pipel
     _add_poller(ctx)
     if ctx.mapping.collection.triggers:
         _add_cdc_source(ctx)
-    stall_watchdog.register(ctx, consumer_lag.register(ctx))
+    consumer_lag.register(ctx)
     _initialise_agent_metrics()
+    for topic in ctx.topics.values():
+        metrics.STALLS_RECOVERED.labels(topic.get_topic_name())
     _add_metrics_page(app)
     return ctx
 

@@ -112,5 +112,8 @@ class WorkerSettings(FileBackedSettings):
     # production deployment wants; the demo starts at "earliest" to see its own setup.
     cdc_start: Literal["latest", "earliest"] = "latest"
     initial_lookback_days: int = Field(default=1, ge=0, le=7)
+    # How often a worker looks for a partition Faust stopped reading (stream/stall_watchdog.py);
+    # a partition is read again after two looks without progress. 0 turns the check off.
+    stall_check_seconds: float = Field(default=10.0, ge=0)
     producer_linger_ms: int = 10
     producer_max_batch_size: int = 256 * 1024

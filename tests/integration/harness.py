@@ -118,6 +118,7 @@ class Pipeline:
             "PAYSTREAM_POLL_INTERVAL_SECONDS": "1",
             "PAYSTREAM_SINK_BATCH_SECONDS": "0.5",
             "PAYSTREAM_LOG_LEVEL": "info",
+            "PAYSTREAM_STALL_CHECK_SECONDS": "3",  # floored at two commit intervals (5.6 s)
             **self.extra_env,
         }
 
@@ -186,6 +187,8 @@ class Pipeline:
             emulator.stop()
         names = [self.topic(t) for t in TOPICS] + [self.topic(WATERMARK_TOPIC)]
         names += [f"{self.name}-payment-state-changelog", f"{self.name}-__assignor-__leader"]
+        if os.environ.get("PAYSTREAM_TEST_KEEP_TOPICS"):  # to read them after a failure
+            return
         try:
             await delete_topics(self.kafka, self.bootstrap, names)
         except Exception:  # best effort: the broker's data dir is per test session

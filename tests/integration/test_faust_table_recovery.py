@@ -39,7 +39,8 @@ PARTITIONS = 4
 KEYS = [f"acct-{n}" for n in range(8)]
 FIRST, SECOND, AFTER_RESTART = 160, 80, 80  # events; multiples of len(KEYS)
 SESSION_TIMEOUT = 6  # seconds; lets real Kafka drop a SIGKILLed member quickly
-WAIT = 25.0  # an exactly_once worker spends ~10 s of it recovering its table
+WAIT = 40.0  # an exactly_once worker spends ~10 s of it recovering its table
+STALL_CHECK_SECONDS = 3  # the watchdog's floor is two commit intervals (5.6 s)
 
 # Measured on this stack (faust-streaming 0.15.3, noida-db 0.2.3): the embedded broker never
 # aborts the open transaction of a SIGKILLed exactly_once producer, so its successor waits in
@@ -138,6 +139,7 @@ class CounterRun:
             COUNTER_INPUT_TOPIC=self.input_topic,
             COUNTER_OUTPUT_TOPIC=self.output_topic,
             COUNTER_SESSION_TIMEOUT=str(SESSION_TIMEOUT),
+            PAYSTREAM_STALL_CHECK_SECONDS=str(STALL_CHECK_SECONDS),
         )
         log_path = self.tmp_path / f"{name}.log"
         with log_path.open("wb") as log:

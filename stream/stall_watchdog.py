@@ -1,0 +1,128 @@
+"""Unsticks a partition that Faust stopped reading.
+
+Measured with faust-streaming 0.15.3: around a restart or rebalance a fetched record can be
+dropped while Faust's fetch position has already moved past it, and nothing seeks back until
+the next rebalance, so the partition stalls with its committed offset just below the record.
+A partition counts as stalled when, twice in a row, the group's committed offset is below the
+partition's end and has not moved, and this worker holds no unacknowledged message *of that
+partition* (so nothing is in progress there whose commit is pending). Then it is sought back
+to the committed offset: Faust reads the record again. Replays are harmless: every sink is
+idempotent. The check is per partition: a sink holding a record of one partition through an
+outage must not keep another partition stuck.
+
+It belongs to every app ``stream.app.create_app`` makes (the pipeline's and the table-recovery
+proof's alike), next to the Faust fixes in stream/faust_fixes.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+import faust
+import mode
+from aiokafka import TopicPartition
+from faust.types import TP
+
+from stream import metrics
+from stream.group_offsets import GroupOffsets
+
+log = logging.getLogger(__name__)
+
+
+class StallWatchdog:
+    def __init__(self, app: faust.App, offsets: GroupOffsets) -> None:
+        self.app = app
+        self.offsets = offsets
+        self._suspects: dict[TopicPartition, int] = {}  # partition -> committed offset seen
+        self._reported_busy: set[tuple[TopicPartition, int]] = set()
+
+    def in_progress(self) -> dict[TopicPartition, list[int]]:
+        """Offsets of the messages this worker holds unacknowledged, per partition."""
+        consumer: Any = self.app.consumer
+        held: dict[TopicPartition, list[int]] = defaultdict(list)
+        for message in list(getattr(consumer, "_unacked_messages", ())):
+            tp = message.tp
+            held[TopicPartition(tp.topic, tp.partition)].append(message.offset)
+        return held
+
+    def assigned(self) -> list[TopicPartition]:
+        """The stream partitions this worker reads (table changelogs are Faust's to recover)."""
+        changelogs = set(self.app.tables.changelog_topics)
+        return sorted(
+            TopicPartition(tp.topic, tp.partition)
+            for tp in self.app.consumer.assignment()
+            if tp.topic not in changelogs
+        )
+
+    async def check(self) -> list[TopicPartition]:
+        """Seek back the partitions stalled since the previous check; returns them."""
+        partitions = self.assigned()
+        if not partitions:
+            self._suspects.clear()
+            return []
+        positions = await self.offsets.positions(partitions)
+        held = self.in_progress()
+        stalled = []
+        suspects: dict[TopicPartition, int] = {}
+        for tp, (committed, end) in positions.items():
+            if committed >= end:
+                continue
+            suspects[tp] = committed
+            if self._suspects.get(tp) != committed:
+                continue
+            if tp in held:
+                self._report_busy(tp, committed, end, sorted(held[tp]))
+                continue
+            stalled.append(tp)
+        self._suspects = suspects
+        self._reported_busy = {(tp, c) for tp, c in self._reported_busy if suspects.get(tp) == c}
+        for tp in stalled:
+            committed = positions[tp][0]
+            log.warning(
+                "partition %s-%d stalled at offset %d with nothing in progress; reading it again",
+                tp.topic,
+                tp.partition,
+                committed,
+            )
+            metrics.STALLS_RECOVERED.labels(tp.topic).inc()
+            await self.app.consumer.seek(TP(tp.topic, tp.partition), committed)
+        return stalled
+
+    def _report_busy(self, tp: TopicPartition, committed: int, end: int, held: list[int]) -> None:
+        # Said once per stuck offset: an agent may legitimately hold a record through an
+        # outage, but an operator wants to know which record it is.
+        if (tp, committed) in self._reported_busy:
+            return
+        self._reported_busy.add((tp, committed))
+        log.warning(
+            "partition %s-%d has not moved from offset %d (end %d); offsets still in "
+            "progress here: %s",
+            tp.topic,
+            tp.partition,
+            committed,
+            end,
+            held[:10],
+        )
+
+
+def install(app: faust.App, offsets: GroupOffsets, interval_seconds: float) -> StallWatchdog:
+    watchdog = StallWatchdog(app, offsets)
+    # Between two looks Faust must have had time to commit what it acknowledged, or a partition
+    # that is merely between commits would look stuck and be read again.
+    interval = max(interval_seconds, 2 * float(app.conf.broker_commit_interval))
+
+    @app.timer(interval, name="stall_watchdog")
+    async def stall_watchdog() -> None:
+        try:
+            await watchdog.check()
+        except Exception as exc:  # a broker hiccup: the next tick looks again
+            log.warning("stall watchdog skipped a check: %r", exc)
+
+    class WatchdogClientCloser(mode.Service):
+        async def on_stop(self) -> None:
+            await offsets.aclose()
+
+    app.service(WatchdogClientCloser)
+    return watchdog
