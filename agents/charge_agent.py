@@ -9,6 +9,7 @@ record's id as invoice_id exists, and only charged when none does. Hard declines
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 AGENT = "charge_agent"
 LOOKBACK = timedelta(days=2)
 CUSTOMER_NOT_FOUND = "30"  # PayTrace error key: the vault has no such customer
+PENDING_GAUGE_SECONDS = 5.0
 
 
 class ChargeProblem(Exception):
@@ -63,8 +65,6 @@ class Charger:
         """Store and make durable before anything else happens."""
         self.ledger[entry.key.encode()] = entry.model_dump_json()
         await self.ctx.app.producer.flush()
-        pending = sum(1 for raw in self.ledger.values() if '"state":"PENDING"' in raw)
-        metrics.LEDGER_PENDING.set(pending)
 
     async def details(self, command: ChargeCommand) -> tuple[dict[str, Any], Decimal, str | None]:
         collection = self.ctx.mapping.collection
@@ -228,6 +228,18 @@ class Charger:
         await self.record(entry.model_copy(update={"written_back": True}))
 
 
+def pending_summary(values: Iterable[str], now: datetime) -> tuple[int, float]:
+    """How many ledger entries are PENDING, and the age in seconds of the oldest."""
+    count, oldest = 0, 0.0
+    for raw in values:
+        if '"state":"PENDING"' not in raw:  # skip parsing the (many) final entries
+            continue
+        entry = LedgerEntry.model_validate_json(raw)
+        count += 1
+        oldest = max(oldest, (now - entry.updated_at).total_seconds())
+    return count, oldest
+
+
 def register(ctx: PipelineContext) -> Any:
     ledger = ctx.app.Table(
         "charge-ledger",
@@ -240,6 +252,13 @@ def register(ctx: PipelineContext) -> Any:
     charger = Charger(ctx, ledger)
     dlq = ctx.topic("deadletter")
     ctx.closers.append(charger.aclose)
+
+    # On a timer, not on every write: one pass over this worker's ledger partitions.
+    @ctx.app.timer(PENDING_GAUGE_SECONDS, name="charge_ledger_pending")
+    async def measure_pending() -> None:
+        count, oldest = pending_summary(list(ledger.values()), datetime.now(UTC))
+        metrics.LEDGER_PENDING.set(count)
+        metrics.LEDGER_OLDEST_PENDING.set(oldest)
 
     async def charges(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():

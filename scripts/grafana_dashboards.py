@@ -456,11 +456,15 @@ def paytrace() -> dict[str, Any]:
             description="Charge commands sent to PayTrace and what became of them.",
         ),
         Panel(
-            "Charge ledger keys pending",
-            [(f"max(paystream_ledger_pending_keys{{{W}}})", "pending")],
+            "Charge ledger keys pending / oldest pending (s)",
+            [
+                (f"max(paystream_ledger_pending_keys{{{W}}})", "pending"),
+                (f"max(paystream_ledger_oldest_pending_seconds{{{W}}})", "oldest pending (s)"),
+            ],
             "short",
             width=8,
-            description="Charges whose outcome is not known yet; they must not stay long.",
+            description="Charges whose outcome is not known yet; they must not stay long "
+            "(the alert fires at 15 minutes).",
         ),
         Panel(
             "charge_agent: commands in / charged out / failed",

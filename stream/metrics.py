@@ -105,6 +105,11 @@ CHARGES = Counter(
 LEDGER_PENDING = Gauge(
     "paystream_ledger_pending_keys", "Charge ledger keys still PENDING.", registry=REGISTRY
 )
+LEDGER_OLDEST_PENDING = Gauge(
+    "paystream_ledger_oldest_pending_seconds",
+    "Age of the oldest charge ledger key still PENDING (0 when none is).",
+    registry=REGISTRY,
+)
 STALLS_RECOVERED = Counter(
     "paystream_partition_stalls_recovered_total",
     "Partitions found stuck below their end with nothing in progress, and read again.",

@@ -144,6 +144,7 @@ def test_known_label_values_are_exported_before_the_first_event() -> None:
     for system in ("paytrace", "salesforce", "sagepro"):
         assert f'paystream_external_throttled_total{{system="{system}"}}' in text
     assert "paystream_ledger_pending_keys 0.0" in text
+    assert "paystream_ledger_oldest_pending_seconds 0.0" in text
 
 
 @pytest.mark.parametrize(
