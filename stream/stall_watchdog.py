@@ -81,14 +81,32 @@ class StallWatchdog:
         for tp in stalled:
             committed = positions[tp][0]
             log.warning(
-                "partition %s-%d stalled at offset %d with nothing in progress; reading it again",
+                "partition %s-%d stalled at offset %d with nothing in progress; reading it "
+                "again (%s)",
                 tp.topic,
                 tp.partition,
                 committed,
+                self.faust_view(tp),
             )
             metrics.STALLS_RECOVERED.labels(tp.topic).inc()
             await self.app.consumer.seek(TP(tp.topic, tp.partition), committed)
         return stalled
+
+    def faust_view(self, tp: TopicPartition) -> str:
+        """What Faust's consumer believes about the partition, for the log: how it stalled."""
+        consumer: Any = self.app.consumer
+        ftp = TP(tp.topic, tp.partition)
+        try:
+            acked = sorted(consumer._acked.get(ftp, ()))
+            return (
+                f"paused={ftp in consumer._paused_partitions} "
+                f"active={ftp in (consumer._active_partitions or ())} "
+                f"read_offset={consumer._read_offset.get(ftp)} "
+                f"faust_committed={consumer._committed_offset.get(ftp)} "
+                f"acked={acked[:5]}{'...' if len(acked) > 5 else ''}"
+            )
+        except (AttributeError, TypeError):  # another Faust version: the stall still counts
+            return "consumer state unavailable"
 
     def _report_busy(self, tp: TopicPartition, committed: int, end: int, held: list[int]) -> None:
         # Said once per stuck offset: an agent may legitimately hold a record through an
