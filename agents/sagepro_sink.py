@@ -1,7 +1,9 @@
 """Sink agent: canonical payments -> Sage Pro payments and journal entries.
 
 Postings are idempotent by reference (PaymentReference / journal Reference), so a replay after
-a crash re-posts nothing. Everything is validated before the first call for a record.
+a crash re-posts nothing. Everything is validated before the first call for a record. A record
+replayed for Salesforce only (header ``paystream-replay-sink: salesforce``) is acknowledged
+without a call.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from connectors.sagepro.models import PaymentStatus as SageStatus
 from schemas.payment import Payment
 from schemas.raw import RawPayTraceTransaction
 from stream import metrics
+from stream.replay import sink_skips
 from stream.to_sagepro import Posting, journal_entry, plan
 from stream.transform import InvalidRecord, to_payment
 
 AGENT = "sagepro_payment_sink"
+SINK = "sagepro"  # the name `paystream replay payments --sink` uses
 CONCURRENCY = 8
 
 
@@ -154,6 +158,8 @@ def register(ctx: PipelineContext) -> Any:
 
     async def handle_one(event: faust.EventT) -> None:
         metrics.EVENTS_IN.labels(AGENT).inc()
+        if sink_skips(SINK, event.headers):
+            return  # replayed for Salesforce only: acknowledged with the batch, no call
         try:
             payment = Payment.model_validate_json(event.value)
             await until_delivered(

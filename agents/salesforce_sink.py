@@ -1,7 +1,8 @@
 """Sink agent: canonical payments -> ``Payment__c`` upserts in sObject Collections of 200.
 
 Upsert by the PayTrace transaction id makes every replay harmless. A record Salesforce
-refuses is dead-lettered with its error; the rest of the batch is kept.
+refuses is dead-lettered with its error; the rest of the batch is kept. A record replayed for
+Sage Pro only (header ``paystream-replay-sink: sagepro``) is acknowledged without a call.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from connectors.salesforce.errors import record_error
 from connectors.salesforce.models import RecordResult
 from schemas.payment import Payment
 from stream import metrics
+from stream.replay import sink_skips
 from stream.to_salesforce import payment_record
 
 AGENT = "salesforce_payment_sink"
+SINK = "salesforce"  # the name `paystream replay payments --sink` uses
 
 
 def register(ctx: PipelineContext) -> Any:
@@ -43,6 +46,8 @@ def register(ctx: PipelineContext) -> Any:
         latest: dict[str, tuple[faust.EventT, Payment]] = {}
         for event in batch:
             metrics.EVENTS_IN.labels(AGENT).inc()
+            if sink_skips(SINK, event.headers):
+                continue  # replayed for Sage Pro only: acknowledged with the batch, no call
             try:
                 payment = Payment.model_validate_json(event.value)
             except ValidationError as exc:

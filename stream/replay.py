@@ -1,0 +1,432 @@
+"""Topic replay: backfills from the payments topic and re-drives of dead letters.
+
+Offsets are never reset: one consumer group serves every agent, so a reset would replay to
+both sinks and needs every worker stopped. Records are republished instead, with the same key
+to the same partition, while the workers run. Headers say which sink a replayed record is for;
+the other sink acknowledges it without a call (``sink_skips``). Sinks are idempotent, so
+republishing the current state of a transaction changes nothing that is already right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
+
+from schemas.deadletter import DeadLetter
+from stream.kafka import aiokafka_options
+from stream.settings import KafkaSettings
+from stream.topology import TOPICS, topic_name
+
+SINK_HEADER = "paystream-replay-sink"
+REPLAY_ID_HEADER = "paystream-replay-id"
+SINKS = ("salesforce", "sagepro")
+ALL = "all"
+# Which sink a dead letter of a sink agent goes back to (the other sink already has it).
+SINK_OF_AGENT = {"salesforce_payment_sink": "salesforce", "sagepro_payment_sink": "sagepro"}
+# Topics a dead letter may go back to; commands that move money are re-requested at the source.
+REDRIVABLE = ("paytrace_raw", "payments", "salesforce_cdc")
+IDLE_LIMIT_SECONDS = 30.0
+
+Headers = Mapping[str, bytes] | Sequence[tuple[str, bytes]]
+Progress = Callable[[int], None]
+
+
+class ReplayError(RuntimeError):
+    """The replay cannot run as asked (missing topic, partition that stopped moving)."""
+
+
+def header(headers: Headers | None, name: str) -> str | None:
+    items = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    for key, value in items:
+        if key == name and value is not None:
+            return bytes(value).decode("utf-8", "replace")
+    return None
+
+
+def sink_skips(sink: str, headers: Headers | None) -> bool:
+    """True for a record replayed for the other sink only; without the header: handle it."""
+    target = header(headers, SINK_HEADER)
+    return target in SINKS and target != sink
+
+
+def replay_headers(original: Headers | None, replay_id: str, sink: str) -> list[tuple[str, bytes]]:
+    """The original headers without an earlier replay's, plus this run's."""
+    items = original.items() if isinstance(original, Mapping) else (original or ())
+    kept = [(k, bytes(v)) for k, v in items if k not in (SINK_HEADER, REPLAY_ID_HEADER)]
+    return [*kept, (SINK_HEADER, sink.encode()), (REPLAY_ID_HEADER, replay_id.encode())]
+
+
+@dataclass(frozen=True)
+class Record:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True)
+class PartitionRange:
+    """``[start, stop)`` is the replayed range; ``end`` the partition's end when the run began."""
+
+    partition: int
+    start: int
+    stop: int
+    end: int
+
+
+def partition_range(
+    partition: int, since_offset: int | None, until_offset: int | None, end: int
+) -> PartitionRange:
+    """From ``offsets_for_times`` answers (None: no record at or after that time)."""
+    start = end if since_offset is None else min(since_offset, end)
+    stop = end if until_offset is None else min(until_offset, end)
+    return PartitionRange(partition, start, max(start, stop), end)
+
+
+@dataclass
+class Selection:
+    """Of one partition: the keys with a record in range, each with its latest state.
+
+    Records after ``stop`` (up to ``end``) only update keys already selected, so a transaction
+    that changed after --until is republished as it is now, never regressed. A key with a record
+    after ``end`` changed while the replay ran: the live record is newer, so it is dropped.
+    """
+
+    range: PartitionRange
+    read: int = 0
+    unkeyed: int = 0
+    updated_after_until: set[bytes] = field(default_factory=set)
+    changed_during_run: set[bytes] = field(default_factory=set)
+    _latest: dict[bytes, Record] = field(default_factory=dict)
+
+    def add(self, record: Record) -> None:
+        rng, key = self.range, record.key
+        if rng.start <= record.offset < rng.stop:
+            self.read += 1
+            if key is None:
+                self.unkeyed += 1  # the payments topic is keyed; nothing to address it by
+                return
+            self._latest[key] = record
+        elif key is None or key not in self._latest or record.offset < rng.start:
+            return
+        elif record.offset < rng.end:
+            self._latest[key] = record
+            self.updated_after_until.add(key)
+        else:
+            del self._latest[key]
+            self.changed_during_run.add(key)
+
+    def records(self) -> list[Record]:
+        return sorted(self._latest.values(), key=lambda r: r.offset)
+
+
+def select_latest(rng: PartitionRange, records: Iterable[Record]) -> Selection:
+    selection = Selection(rng)
+    for record in records:
+        selection.add(record)
+    return selection
+
+
+@dataclass
+class ReplayReport:
+    replay_id: str
+    topic: str
+    sink: str
+    dry_run: bool
+    partitions: list[Selection] = field(default_factory=list)
+
+    @property
+    def read(self) -> int:
+        return sum(s.read for s in self.partitions)
+
+    @property
+    def republished(self) -> int:
+        return sum(len(s.records()) for s in self.partitions)
+
+
+@dataclass
+class RedriveReport:
+    replay_id: str
+    dry_run: bool
+    redriven: Counter[str] = field(default_factory=Counter)  # per dead-letter reason
+    refused: Counter[str] = field(default_factory=Counter)  # per cause
+    duplicates: int = 0  # the same source record dead-lettered more than once
+    unreadable: int = 0  # values on the dead-letter topic that are no DeadLetter
+
+
+@dataclass(frozen=True)
+class Redrive:
+    letter: DeadLetter
+    sink: str | None  # for a payments record: which sink(s) it goes back to
+
+
+def refusal(letter: DeadLetter, kafka: KafkaSettings) -> str | None:
+    """Why a dead letter must not go back to its source topic, or None."""
+    ours = {topic_name(kafka, logical): logical for logical in TOPICS}
+    logical = ours.get(letter.source_topic)
+    if logical is None:
+        return f"source topic {letter.source_topic!r} is not a topic of this pipeline"
+    if logical not in REDRIVABLE:
+        if logical == "charge_commands":
+            return "charge commands move money: request the charge again in Salesforce"
+        return f"records of {letter.source_topic} are not re-driven"
+    try:
+        orjson.loads(letter.payload)
+    except orjson.JSONDecodeError:
+        return "payload is not JSON: it would fail again the same way"
+    return None
+
+
+def plan_redrive(
+    letters: Iterable[DeadLetter],
+    kafka: KafkaSettings,
+    *,
+    reason: str | None = None,
+    agent: str | None = None,
+    since: datetime | None = None,
+) -> tuple[list[Redrive], Counter[str], int]:
+    """The dead letters to re-drive in their order, refusals by cause, and duplicates."""
+    chosen: dict[tuple[str, str | None, str], Redrive] = {}
+    refused: Counter[str] = Counter()
+    duplicates = 0
+    for letter in letters:
+        if reason is not None and letter.reason != reason:
+            continue
+        if (agent is not None and letter.agent != agent) or (since and letter.at < since):
+            continue
+        cause = refusal(letter, kafka)
+        if cause is not None:
+            refused[cause] += 1
+            continue
+        sink = None
+        if letter.source_topic == topic_name(kafka, "payments"):
+            sink = SINK_OF_AGENT.get(letter.agent, ALL)
+        # The same record dead-lettered twice (by both sinks, or again after a re-drive) goes
+        # once, at its last place, so the last state of a key stays the last.
+        ident = (letter.source_topic, letter.key, letter.payload)
+        earlier = chosen.pop(ident, None)
+        if earlier is not None:
+            duplicates += 1
+            if earlier.sink != sink:
+                sink = ALL
+        chosen[ident] = Redrive(letter, sink)
+    return list(chosen.values()), refused, duplicates
+
+
+def resolve_bootstrap(kafka: KafkaSettings) -> str:
+    if kafka.bootstrap is None:
+        raise ReplayError(
+            "no PAYSTREAM_KAFKA_BOOTSTRAP: replay needs the cluster the workers use "
+            "(the embedded broker is private to the worker that started it)"
+        )
+    return kafka.bootstrap
+
+
+class _Topic:
+    """A read_committed consumer of every partition of one topic, for ranges by offset."""
+
+    def __init__(self, kafka: KafkaSettings, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self.consumer = AIOKafkaConsumer(
+            **aiokafka_options(kafka, bootstrap),
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",  # an offset deleted by retention: from what is left
+        )
+        self.partitions: list[TopicPartition] = []
+
+    async def __aenter__(self) -> _Topic:
+        await self.consumer.start()
+        if self.topic not in await self.consumer.topics():
+            await self.consumer.stop()
+            raise ReplayError(f"topic {self.topic} does not exist")
+        numbers = sorted(self.consumer.partitions_for_topic(self.topic) or ())
+        self.partitions = [TopicPartition(self.topic, p) for p in numbers]
+        self.consumer.assign(self.partitions)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.consumer.stop()
+
+    async def ends(self) -> dict[int, int]:
+        return _by_partition(await self.consumer.end_offsets(self.partitions))
+
+    async def beginnings(self) -> dict[int, int]:
+        return _by_partition(await self.consumer.beginning_offsets(self.partitions))
+
+    async def offsets_at(self, when: datetime | None) -> dict[int, int | None]:
+        if when is None:
+            return {tp.partition: None for tp in self.partitions}
+        found = await self.consumer.offsets_for_times(
+            {tp: int(when.timestamp() * 1000) for tp in self.partitions}
+        )
+        return {tp.partition: (o.offset if o else None) for tp, o in found.items()}
+
+    async def read(
+        self, partition: int, start: int, stop: int, progress: Progress | None = None
+    ) -> list[Record]:
+        """Every committed record of ``[start, stop)``; aborted records and markers are skipped."""
+        tp = TopicPartition(self.topic, partition)
+        self.consumer.assign([tp])
+        self.consumer.seek(tp, start)
+        records: list[Record] = []
+        idle_since = asyncio.get_running_loop().time()
+        while await self.consumer.position(tp) < stop:
+            batch = (await self.consumer.getmany(tp, timeout_ms=500)).get(tp, [])
+            now = asyncio.get_running_loop().time()
+            if batch:
+                idle_since = now
+            elif now - idle_since > IDLE_LIMIT_SECONDS:
+                position = await self.consumer.position(tp)
+                raise ReplayError(f"{self.topic}[{partition}] stopped at {position}, below {stop}")
+            kept = [m for m in batch if m.offset < stop]
+            records.extend(
+                Record(partition, m.offset, m.key, m.value, tuple(m.headers or ())) for m in kept
+            )
+            if progress is not None and kept:
+                progress(len(kept))
+        return records
+
+
+def _by_partition(offsets: Mapping[TopicPartition, int]) -> dict[int, int]:
+    return {tp.partition: offset for tp, offset in offsets.items()}
+
+
+def _producer(kafka: KafkaSettings, bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        **aiokafka_options(kafka, bootstrap), acks="all", enable_idempotence=True, linger_ms=5
+    )
+
+
+async def replay_payments(
+    kafka: KafkaSettings,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    sink: str = ALL,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    """Republish the latest state of every payment with a record in ``[since, until)``."""
+    if sink not in (*SINKS, ALL):
+        raise ReplayError(f"unknown sink {sink!r}: one of {', '.join((*SINKS, ALL))}")
+    bootstrap = resolve_bootstrap(kafka)
+    topic = topic_name(kafka, "payments")
+    report = ReplayReport(rid := str(uuid.uuid4()), topic, sink, dry_run)
+    producer = None if dry_run else _producer(kafka, bootstrap)
+    async with _Topic(kafka, bootstrap, topic) as source:
+        ends = await source.ends()  # the snapshot: the replay never reads its own output
+        starts, stops = await source.offsets_at(since), await source.offsets_at(until)
+        ranges = [partition_range(p, starts[p], stops[p], end) for p, end in ends.items()]
+        if on_total is not None:
+            on_total(sum(r.end - r.start for r in ranges))
+        if producer is not None:
+            await producer.start()
+        try:
+            for rng in ranges:
+                selection = select_latest(
+                    rng, await source.read(rng.partition, rng.start, rng.end, progress)
+                )
+                if producer is not None and selection.records():
+                    now_end = (await source.ends())[rng.partition]
+                    for record in await source.read(rng.partition, rng.end, now_end):
+                        selection.add(record)  # a live change since the snapshot wins
+                    await _send_all(
+                        producer,
+                        (
+                            (
+                                topic,
+                                r.key,
+                                r.value,
+                                r.partition,
+                                replay_headers(r.headers, rid, sink),
+                            )
+                            for r in selection.records()
+                        ),
+                    )
+                report.partitions.append(selection)
+        finally:
+            if producer is not None:
+                await producer.stop()
+    return report
+
+
+Outgoing = tuple[str, bytes | None, bytes | None, int | None, list[tuple[str, bytes]]]
+
+
+async def _send_all(producer: AIOKafkaProducer, records: Iterable[Outgoing]) -> None:
+    """(topic, key, value, partition, headers) each, acknowledged by every replica."""
+    pending = []
+    for topic, key, value, partition, headers in records:
+        pending.append(
+            await producer.send(topic, value, key=key, partition=partition, headers=headers)
+        )
+        if len(pending) >= 1000:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
+
+
+def _redrive_headers(item: Redrive, replay_id: str) -> list[tuple[str, bytes]]:
+    headers = [(REPLAY_ID_HEADER, replay_id.encode())]
+    return [(SINK_HEADER, item.sink.encode()), *headers] if item.sink else headers
+
+
+async def redrive_dead_letters(
+    kafka: KafkaSettings,
+    *,
+    reason: str | None = None,
+    agent: str | None = None,
+    since: datetime | None = None,
+    dry_run: bool = False,
+) -> RedriveReport:
+    """Send dead-lettered payloads back to their source topic with their original key."""
+    bootstrap = resolve_bootstrap(kafka)
+    report = RedriveReport(str(uuid.uuid4()), dry_run)
+    letters: list[DeadLetter] = []
+    async with _Topic(kafka, bootstrap, topic_name(kafka, "deadletter")) as dlq:
+        ends, firsts = await dlq.ends(), await dlq.beginnings()
+        starts: Mapping[int, int | None] = await dlq.offsets_at(since) if since else firsts
+        for partition, end in ends.items():
+            first = starts[partition]
+            for record in await dlq.read(partition, end if first is None else first, end):
+                try:
+                    letters.append(DeadLetter.model_validate_json(record.value or b""))
+                except ValidationError:
+                    report.unreadable += 1
+    chosen, refused, report.duplicates = plan_redrive(
+        letters, kafka, reason=reason, agent=agent, since=since
+    )
+    report.refused.update(refused)
+    report.redriven.update(r.letter.reason for r in chosen)
+    if dry_run or not chosen:
+        return report
+    producer = _producer(kafka, bootstrap)
+    await producer.start()
+    try:
+        await _send_all(
+            producer,
+            (
+                (
+                    r.letter.source_topic,
+                    r.letter.key.encode() if r.letter.key is not None else None,
+                    r.letter.payload.encode(),
+                    r.letter.source_partition,
+                    _redrive_headers(r, report.replay_id),
+                )
+                for r in chosen
+            ),
+        )
+    finally:
+        await producer.stop()
+    return report
