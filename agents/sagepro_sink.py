@@ -28,7 +28,7 @@ from connectors.sagepro.models import PaymentStatus as SageStatus
 from schemas.payment import Payment
 from schemas.raw import RawPayTraceTransaction
 from stream import metrics
-from stream.replay import sink_skips
+from stream.replay_plan import sink_skips
 from stream.to_sagepro import Posting, journal_entry, plan
 from stream.transform import InvalidRecord, to_payment
 

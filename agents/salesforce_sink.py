@@ -21,7 +21,7 @@ from connectors.salesforce.errors import record_error
 from connectors.salesforce.models import RecordResult
 from schemas.payment import Payment
 from stream import metrics
-from stream.replay import sink_skips
+from stream.replay_plan import sink_skips
 from stream.to_salesforce import payment_record
 
 AGENT = "salesforce_payment_sink"

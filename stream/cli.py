@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from stream.settings import KafkaSettings
 
 if TYPE_CHECKING:
-    from stream.replay import RedriveReport, ReplayReport
+    from stream.replay_plan import RedriveReport, ReplayReport
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 mapping_app = typer.Typer(no_args_is_help=True, help="Field mapping files.")
@@ -169,7 +169,7 @@ def _when(text: str | None) -> datetime | None:
 
 
 def _run_replay(job: Coroutine[Any, Any, T]) -> T:
-    from stream.replay import ReplayError
+    from stream.replay_plan import ReplayError
 
     try:
         return asyncio.run(job)

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.deadletter import DeadLetter
-from stream.replay import (
+from stream.replay_plan import (
     ALL,
     REPLAY_ID_HEADER,
     SINK_HEADER,
