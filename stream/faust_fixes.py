@@ -1,21 +1,35 @@
 """Fixes for faust-streaming 0.15.3 bugs that lose events; applied once by ``create_app``.
 
-Recovery resumes the stream partitions *before* seeking them to their committed offsets
-(faust-streaming issue #596), in both of its exits (``on_recovery_completed`` after reading
-changelogs, ``_resume_streams`` when there is nothing to read): records fetched in between are
-dropped when flow control resumes, yet the fetch position has already moved past them, so a
-restarted worker silently skips events. We keep Faust's own methods and only swap the order
-of those two calls: the resume is held back until the seek has happened.
+1. Recovery resumes the stream partitions *before* seeking them to their committed offsets
+   (faust-streaming issue #596), in both of its exits (``on_recovery_completed`` after reading
+   changelogs, ``_resume_streams`` when there is nothing to read): records fetched in between
+   are dropped when flow control resumes, yet the fetch position has already moved past them,
+   so a restarted worker silently skips events. We keep Faust's own methods and only swap the
+   order of those two calls: the resume is held back until the seek has happened.
+
+2. ``Consumer.getmany`` drops fetched records without moving the fetch position back: those of
+   a partition paused while the batch is handed on (a rebalance starting, recovery pausing
+   what it was just given), and the rest of a batch it stops handing on. The next fetch starts
+   after them; the consumer then sees an offset jump, which Faust books as a gap it may commit
+   past (a skipped event), or the partition is left with nothing to read (a stall). We wrap
+   ``getmany``: whatever it fetched but did not hand on is sought back to, so it is fetched
+   again. When flow control stopped or the generation changed, a rebalance is under way and
+   its recovery seeks every partition to its committed offset, so we leave those to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from faust.tables.recovery import Recovery
+from faust.transport.consumer import Consumer
+from faust.types import TP
 
-_APPLIED_MARK = "_paystream_seek_before_resume"
+log = logging.getLogger(__name__)
+_APPLIED_MARK = "_paystream_fix"
+_FETCHED = "_paystream_fetched"
 
 
 def _seek_before_resume(
@@ -45,8 +59,71 @@ def _seek_before_resume(
     return on_recovery_completed
 
 
+def first_not_handed_on(
+    fetched: Mapping[TP, list[Any]], handed: Mapping[TP, set[int]]
+) -> dict[TP, int]:
+    """Per partition, the first fetched offset that was not handed on (if any was not)."""
+    firsts = {}
+    for tp, records in fetched.items():
+        given = handed.get(tp, set())
+        missed = [record.offset for record in records if record.offset not in given]
+        if missed:
+            firsts[tp] = min(missed)
+    return firsts
+
+
+def _remember_fetched(
+    original: Callable[..., Awaitable[tuple[Any, Any]]],
+) -> Callable[..., Awaitable[tuple[Any, Any]]]:
+    # Faust's own signatures: it passes ``timeout`` by name.
+    async def _wait_next_records(self: Consumer, timeout: float) -> tuple[Any, Any]:  # noqa: ASYNC109
+        records, active = await original(self, timeout)
+        setattr(self, _FETCHED, records or {})
+        return records, active
+
+    setattr(_wait_next_records, _APPLIED_MARK, True)
+    return _wait_next_records
+
+
+def _refetch_what_was_dropped(
+    original: Callable[..., AsyncIterator[tuple[TP, Any]]],
+) -> Callable[..., AsyncIterator[tuple[TP, Any]]]:
+    async def getmany(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # noqa: ASYNC109
+        consumer: Any = self
+        generation = consumer.app.consumer_generation_id
+        handed: dict[TP, set[int]] = {}
+        setattr(self, _FETCHED, {})
+        try:
+            async for tp, message in original(self, timeout):
+                handed.setdefault(tp, set()).add(message.offset)
+                yield tp, message
+        finally:
+            fetched = getattr(self, _FETCHED, {})
+            setattr(self, _FETCHED, {})
+            same_generation = consumer.app.consumer_generation_id == generation
+            if fetched and consumer.flow_active and same_generation and not self.should_stop:
+                assigned = self.assignment()
+                for tp, offset in first_not_handed_on(fetched, handed).items():
+                    if tp in assigned:
+                        log.debug("fetched but not handed on: %s from %d again", tp, offset)
+                        await self.seek(tp, offset)
+
+    setattr(getmany, _APPLIED_MARK, True)
+    return getmany
+
+
+_CONSUMER_FIXES: dict[str, Callable[[Any], Any]] = {
+    "_wait_next_records": _remember_fetched,
+    "getmany": _refetch_what_was_dropped,
+}
+
+
 def apply() -> None:
     for name in ("on_recovery_completed", "_resume_streams"):
         current = getattr(Recovery, name)
         if not getattr(current, _APPLIED_MARK, False):
             setattr(Recovery, name, _seek_before_resume(current))
+    for name, fix in _CONSUMER_FIXES.items():
+        current = getattr(Consumer, name)
+        if not getattr(current, _APPLIED_MARK, False):
+            setattr(Consumer, name, fix(current))

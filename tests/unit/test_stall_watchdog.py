@@ -38,10 +38,12 @@ class Consumer:
         self.seeks.append((tp.topic, tp.partition, offset))
 
 
-def watchdog(rounds: list[dict[TopicPartition, tuple[int, int]]]) -> tuple[StallWatchdog, Consumer]:
+def watchdog(
+    rounds: list[dict[TopicPartition, tuple[int, int]]], in_transaction: bool = False
+) -> tuple[StallWatchdog, Consumer]:
     consumer = Consumer()
     tables = SimpleNamespace(changelog_topics={"app-counts-changelog"})
-    app: Any = SimpleNamespace(consumer=consumer, tables=tables)
+    app: Any = SimpleNamespace(consumer=consumer, tables=tables, in_transaction=in_transaction)
     offsets: Any = Offsets(rounds)
     return StallWatchdog(app, offsets), consumer
 
@@ -94,6 +96,19 @@ async def test_a_record_held_on_one_partition_does_not_keep_another_stuck() -> N
     stuck = {TP0: (5, 6), TP1: (2, 3)}
     dog, consumer = watchdog([stuck, stuck])
     consumer._unacked_messages.add(held(TP1, 2))
+    assert await dog.check() == []
+    assert await dog.check() == [TP0]
+    assert consumer.seeks == [("t.payments", 0, 5)]
+
+
+async def test_under_exactly_once_the_last_commit_marker_is_not_a_stall() -> None:
+    # Read to the end: the commit marker at offset 6 is never delivered, so 6 is committed.
+    at_end = {TP0: (6, 7), TP1: (3, 3)}
+    dog, consumer = watchdog([at_end, at_end], in_transaction=True)
+    assert await dog.check() == []
+    assert await dog.check() == []
+    # Two records behind is a stall all the same.
+    dog.offsets.rounds = [{TP0: (5, 7), TP1: (3, 3)}, {TP0: (5, 7), TP1: (3, 3)}]  # type: ignore[attr-defined]
     assert await dog.check() == []
     assert await dog.check() == [TP0]
     assert consumer.seeks == [("t.payments", 0, 5)]

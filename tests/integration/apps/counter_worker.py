@@ -8,6 +8,17 @@ key to an output topic. Configuration comes only from the environment:
 - ``COUNTER_INPUT_TOPIC`` and ``COUNTER_OUTPUT_TOPIC``: the topics it reads and writes;
 - ``COUNTER_SESSION_TIMEOUT``: seconds before the group drops a member that vanished
   (a SIGKILLed worker); short, so its successor is not kept waiting for Faust's 60 s default.
+
+It keeps the pipeline's rule for exactly_once (stream/topology.py): every topic an agent
+writes is read by an agent of this app, so a second agent reads the output topic and ignores
+it. Faust (faust-streaming 0.15.3) picks the transactional producer of a send by the
+*destination* partition: ``TransactionManager.send`` looks the partition up in the
+consumer's metadata and the transactional id up in the assignor's topic groups, and both
+know only subscribed topics. A topic nobody here reads is written by Faust's plain producer,
+outside every transaction, so its records are visible before their input is committed and
+stay visible when the transaction is aborted. Input, output and changelog have the same
+partition count and the same key, so everything one input partition causes goes into that
+partition's transaction.
 """
 
 from __future__ import annotations
@@ -44,6 +55,12 @@ def build(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> faust
             name = key.decode()
             counts[name] += 1
             await running_counts.send(key=key, value=str(counts[name]).encode())
+
+    @app.agent(running_counts)
+    async def subscribe_output(stream: faust.StreamT[bytes]) -> None:
+        """Only there so that Faust sends ``running_counts`` transactionally (see above)."""
+        async for _value in stream:
+            pass
 
     return app
 

@@ -1,0 +1,75 @@
+"""What the getmany fix seeks back to: the first fetched offset of each partition that was not
+handed on, whatever the reason Faust dropped it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+from faust.tables.recovery import Recovery
+from faust.transport.consumer import Consumer
+from faust.types import TP
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stream import faust_fixes
+
+A, B = TP("t", 0), TP("t", 1)
+
+
+@dataclass(frozen=True)
+class Record:
+    offset: int
+
+
+def records(*offsets: int) -> list[Record]:
+    return [Record(o) for o in offsets]
+
+
+def test_a_partition_dropped_whole_is_fetched_again_from_its_first_record() -> None:
+    fetched = {A: records(5, 6, 7), B: records(3, 4)}
+    handed = {B: {3, 4}}
+    assert faust_fixes.first_not_handed_on(fetched, handed) == {A: 5}
+
+
+def test_the_rest_of_a_batch_cut_short_is_fetched_again() -> None:
+    assert faust_fixes.first_not_handed_on({A: records(5, 6, 7)}, {A: {5}}) == {A: 6}
+
+
+def test_a_hole_before_records_handed_on_is_fetched_again() -> None:
+    # Paused, then resumed while the batch was handed on: 5 dropped, 6 and 7 given.
+    assert faust_fixes.first_not_handed_on({A: records(5, 6, 7)}, {A: {6, 7}}) == {A: 5}
+
+
+def test_everything_handed_on_needs_nothing() -> None:
+    assert faust_fixes.first_not_handed_on({A: records(5, 6)}, {A: {5, 6}}) == {}
+    assert faust_fixes.first_not_handed_on({}, {}) == {}
+
+
+@given(
+    st.lists(st.integers(0, 10_000), min_size=1, max_size=50, unique=True),
+    st.data(),
+)
+def test_the_offset_sought_is_never_past_a_record_not_handed_on(
+    offsets: list[int], data: st.DataObject
+) -> None:
+    offsets.sort()
+    handed = set(data.draw(st.lists(st.sampled_from(offsets), unique=True)))
+    firsts = faust_fixes.first_not_handed_on({A: records(*offsets)}, {A: handed})
+    missed = [o for o in offsets if o not in handed]
+    if missed:
+        assert firsts == {A: missed[0]}
+        assert all(firsts[A] <= o for o in missed)
+    else:
+        assert firsts == {}
+
+
+def test_apply_patches_once() -> None:
+    faust_fixes.apply()
+    patched = (Consumer.getmany, Consumer._wait_next_records, Recovery.on_recovery_completed)
+    faust_fixes.apply()
+    assert (Consumer.getmany, Consumer._wait_next_records, Recovery.on_recovery_completed) == (
+        patched
+    )
+    assert all(getattr(f, "_paystream_fix", False) for f in patched)
+    assert faust.App  # the module imports cleanly with the patches in place
