@@ -252,6 +252,46 @@ def sink_panels(agent: str) -> list[Panel]:
     ]
 
 
+def settlement_panels() -> list[Panel]:
+    """PayTrace settlement reconciliation: one batch a day, so counts over the time range."""
+    return [
+        Panel(
+            "Settlement batches by outcome (time range)",
+            [
+                (
+                    "sum by (outcome) "
+                    f"(increase(paystream_settlement_batches_total{{{W}}}[$__range]))",
+                    "{{outcome}}",
+                )
+            ],
+            "short",
+            "stat",
+            width=12,
+            height=5,
+            description="Settled PayTrace batches reconciled against Salesforce and Sage Pro: "
+            "reconciled, mismatch (some transactions missing or different; journal entry "
+            "posted) or dead_letter (totals do not add up; no journal entry).",
+        ),
+        Panel(
+            "Settled transactions not matched, by kind (time range)",
+            [
+                (
+                    "sum by (kind) (increase("
+                    f"paystream_settlement_mismatched_transactions_total{{{W}}}[$__range]))",
+                    "{{kind}}",
+                )
+            ],
+            "short",
+            "stat",
+            width=12,
+            height=5,
+            thresholds=[(None, "green"), (1, "red")],
+            description="Transactions of a settled batch missing in Salesforce (Payment__c) "
+            "or Sage Pro (payment), or with another amount there; see Settlement__c.",
+        ),
+    ]
+
+
 def overview() -> dict[str, Any]:
     sinks = 'agent=~".*_sink"'
     dead = f'{W},topic=~"$topic"'
@@ -404,6 +444,7 @@ def overview() -> dict[str, Any]:
             "ops",
             width=8,
         ),
+        *settlement_panels(),
     ]
     return dashboard(
         "paystream-overview",
@@ -443,6 +484,7 @@ def paytrace() -> dict[str, Any]:
         ),
         *connector_panels("paytrace"),
         *agent_panels("payment_normalizer", "paytrace.transactions.raw"),
+        *agent_panels("settlement_reconciler", "paytrace.settlements"),
         Panel(
             "Charges by outcome",
             [

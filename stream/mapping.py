@@ -128,6 +128,68 @@ def _check_paths(fields: dict[str, str], custom: set[str]) -> dict[str, str]:
     return fields
 
 
+SettlementOutcome = Literal["reconciled", "mismatch", "totals_differ"]
+# What a Settlement__c field may be filled from (stream/settlement_outputs.py).
+SettlementSource = Literal[
+    "settled_on",
+    "transaction_count",
+    "net_amount",
+    "transactions_total",
+    "matched",
+    "mismatched",
+    "missing_in_salesforce",
+    "missing_in_sagepro",
+    "amount_differs",
+    "status",
+    "reason",
+    "journal_reference",
+    "reconciled_at",
+]
+
+
+DEFAULT_SETTLEMENT_STATUS: dict[SettlementOutcome, str] = {
+    "reconciled": "Reconciled",
+    "mismatch": "Mismatch",
+    "totals_differ": "Totals Differ",
+}
+DEFAULT_SETTLEMENT_FIELDS: dict[str, SettlementSource] = {
+    "SettledDate__c": "settled_on",
+    "TransactionCount__c": "transaction_count",
+    "NetAmount__c": "net_amount",
+    "TransactionsTotal__c": "transactions_total",
+    "MatchedCount__c": "matched",
+    "MismatchedCount__c": "mismatched",
+    "MissingInSalesforce__c": "missing_in_salesforce",
+    "MissingInSagePro__c": "missing_in_sagepro",
+    "AmountDiffers__c": "amount_differs",
+    "Status__c": "status",
+    "StatusReason__c": "reason",
+    "JournalEntryReference__c": "journal_reference",
+    "ReconciledAt__c": "reconciled_at",
+}
+
+
+class SettlementRecordMapping(_Strict):
+    """Where the outcome of reconciling a PayTrace settlement batch lands in Salesforce."""
+
+    object: str = "Settlement__c"
+    external_id_field: str = "BatchNumber__c"
+    status: dict[SettlementOutcome, str] = Field(
+        default_factory=lambda: dict(DEFAULT_SETTLEMENT_STATUS)
+    )
+    fields: dict[str, SettlementSource] = Field(
+        default_factory=lambda: dict(DEFAULT_SETTLEMENT_FIELDS)
+    )
+
+    @field_validator("status")
+    @classmethod
+    def _every_outcome(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = {"reconciled", "mismatch", "totals_differ"} - set(value)
+        if missing:
+            raise ValueError(f"status lacks {', '.join(sorted(missing))}")
+        return value
+
+
 class SalesforceMapping(_Strict):
     object: str = "Payment__c"
     external_id_field: str = "PaymentID__c"
@@ -135,11 +197,27 @@ class SalesforceMapping(_Strict):
     card_types: dict[str, str] = Field(default_factory=dict)
     fields: dict[str, str]
     datetime_format: Literal["iso8601"] = "iso8601"
+    settlement: SettlementRecordMapping = Field(default_factory=SettlementRecordMapping)
+
+    @property
+    def amount_field(self) -> str | None:
+        """The Payment__c field that holds the amount (reconciliation compares it)."""
+        return next((name for name, path in self.fields.items() if path == "amount"), None)
 
 
 class GLRule(_Strict):
     debit: str
     credit: str
+
+
+class SettlementAccounts(_Strict):
+    """A settled batch moves its net amount from the clearing account to the bank."""
+
+    bank: str = Field(default="1000", description="where the processor deposits the batch")
+    clearing: str = Field(
+        default="1010", description="undeposited funds: where card payments are posted"
+    )
+    reference_prefix: str = "PAYTRACE-BATCH-"  # + batch number: the journal entry's Reference
 
 
 class SageProMapping(_Strict):
@@ -151,6 +229,7 @@ class SageProMapping(_Strict):
     )
     date_format: str = "%Y-%m-%d"
     gl_accounts: dict[str, GLRule] = Field(description="by payment type, plus on_account")
+    settlement: SettlementAccounts = Field(default_factory=SettlementAccounts)
 
     @field_validator("gl_accounts")
     @classmethod
@@ -163,6 +242,20 @@ class SageProMapping(_Strict):
         if missing:
             raise ValueError(f"gl_accounts needs {', '.join(sorted(missing))}")
         return value
+
+    @model_validator(mode="after")
+    def _settlement_clears_what_payments_post(self) -> SageProMapping:
+        # Card payments are posted to the clearing account (sale debit, refund credit); the
+        # settlement entry must empty that same account, or it would never net to zero.
+        used = {self.gl_accounts["sale"].debit, self.gl_accounts["refund"].credit}
+        if self.settlement.clearing not in used:
+            raise ValueError(
+                f"settlement.clearing {self.settlement.clearing!r} must be the account card "
+                f"payments are posted to ({', '.join(sorted(used))})"
+            )
+        if self.settlement.bank == self.settlement.clearing:
+            raise ValueError("settlement.bank and settlement.clearing must differ")
+        return self
 
 
 DEFAULT_OUTCOME_LABELS = {

@@ -116,6 +116,18 @@ STALLS_RECOVERED = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+SETTLEMENT_BATCHES = Counter(
+    "paystream_settlement_batches_total",
+    "PayTrace settlement batches reconciled, by outcome (reconciled, mismatch, dead_letter).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+SETTLEMENT_MISMATCHES = Counter(
+    "paystream_settlement_mismatched_transactions_total",
+    "Settled transactions that did not match Salesforce or Sage Pro, by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
 
 # Known, finite label values exported as 0 from the start: a dashboard then shows "0 declined"
 # and an alert's ratio has a denominator, instead of "no data" until the first event.
@@ -128,10 +140,16 @@ CHARGE_OUTCOMES = (
     "duplicate",
 )
 EXTERNAL_SYSTEMS = ("paytrace", "salesforce", "sagepro")
+SETTLEMENT_OUTCOMES = ("reconciled", "mismatch", "dead_letter")
+SETTLEMENT_MISMATCH_KINDS = ("missing_in_salesforce", "missing_in_sagepro", "amount_differs")
 for _outcome in CHARGE_OUTCOMES:
     CHARGES.labels(_outcome)
 for _system in EXTERNAL_SYSTEMS:
     EXTERNAL_THROTTLED.labels(_system)
+for _outcome in SETTLEMENT_OUTCOMES:
+    SETTLEMENT_BATCHES.labels(_outcome)
+for _kind in SETTLEMENT_MISMATCH_KINDS:
+    SETTLEMENT_MISMATCHES.labels(_kind)
 
 
 def render() -> bytes:

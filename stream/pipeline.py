@@ -16,10 +16,12 @@ from agents import (
     normalizer,
     sagepro_sink,
     salesforce_sink,
+    settlement_reconciler,
 )
 from agents.context import Connectors, PipelineContext
 from agents.paytrace_source import PayTracePoller
 from agents.salesforce_cdc_source import SalesforceCdcSource
+from agents.settlement_source import SettlementPoller
 from connectors.paytrace.settings import PayTraceSettings
 from connectors.sagepro.settings import SageProSettings
 from connectors.salesforce.settings import SalesforceSettings
@@ -38,6 +40,7 @@ AGENTS = {
     "deadletter_monitor": deadletter_monitor.register,
     "charge_trigger": charge_trigger.register,
     "charge_agent": charge_agent.register,
+    "settlement_reconciler": settlement_reconciler.register,
 }
 
 
@@ -63,6 +66,7 @@ def build(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> Pipel
     for register in AGENTS.values():
         register(ctx)
     _add_poller(ctx)
+    _add_settlement_poller(ctx)
     if ctx.mapping.collection.triggers:
         _add_cdc_source(ctx)
     consumer_lag.register(ctx)
@@ -106,9 +110,29 @@ def _add_poller(ctx: PipelineContext) -> None:
     ctx.app.service(ClientCloser)
 
 
+def _add_settlement_poller(ctx: PipelineContext) -> None:
+    poller = SettlementPoller(ctx)
+    ctx.closers.append(poller.aclose)
+
+    # Leader only, like the transaction poller; PayTrace settles once a day, so rarely.
+    @ctx.app.timer(
+        ctx.worker.settlement_poll_interval_seconds, on_leader=True, name="settlement_poller"
+    )
+    async def poll_settlements() -> None:
+        try:
+            published = await poller.poll_once()
+        except Exception:
+            # The next tick reads the same window again; nothing is lost.
+            metrics.EVENTS_FAILED.labels("settlement_poller").inc()
+            log.exception("PayTrace settlement poll failed; retrying at the next interval")
+            return
+        if published:
+            log.info("PayTrace settlement batches published: %s", published)
+
+
 def _initialise_agent_metrics() -> None:
     # Export 0 from the start so error rates and dashboards read 0, not "no data", while healthy.
-    for agent in (*AGENTS, "paytrace_poller"):
+    for agent in (*AGENTS, "paytrace_poller", "settlement_poller"):
         for counter in (metrics.EVENTS_IN, metrics.EVENTS_OUT, metrics.EVENTS_FAILED):
             counter.labels(agent)
 

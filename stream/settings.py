@@ -112,6 +112,14 @@ class WorkerSettings(FileBackedSettings):
     # production deployment wants; the demo starts at "earliest" to see its own setup.
     cdc_start: Literal["latest", "earliest"] = "latest"
     initial_lookback_days: int = Field(default=1, ge=0, le=7)
+    # Settlement reconciliation (agents/settlement_source.py, agents/settlement_reconciler.py):
+    # PayTrace settles once a day, so the batch export is polled rarely; the window re-reads
+    # `settlement_overlap_days` settlement days before the watermark's day.
+    settlement_poll_interval_seconds: float = Field(default=300.0, gt=0)
+    settlement_overlap_days: int = Field(default=1, ge=0, le=7)
+    # A batch whose transactions are not all found is looked at once more after this pause
+    # (a payment may still be on its way through the sinks) before a mismatch is written.
+    settlement_recheck_seconds: float = Field(default=30.0, ge=0)
     # How often a worker looks for a partition Faust stopped reading (stream/stall_watchdog.py);
     # a partition is read again after two looks without progress. 0 turns the check off.
     stall_check_seconds: float = Field(default=10.0, ge=0)

@@ -30,8 +30,11 @@ TOPICS = {
     "deadletter": "deadletter",
     "salesforce_cdc": "salesforce.cdc",
     "charge_commands": "charges.commands",
+    "paytrace_settlements": "paytrace.settlements",  # key: batch number
 }
-WATERMARK_TOPIC = "paytrace.watermark"  # compacted, written by the source outside Faust
+# compacted, written by the sources outside Faust: the transaction poll's watermark and the
+# settlement poll's (one key each)
+WATERMARK_TOPIC = "paytrace.watermark"
 CDC_POSITION_TOPIC = "salesforce.cdc.position"  # compacted: replay id per CDC channel
 POSITION_TOPICS = (WATERMARK_TOPIC, CDC_POSITION_TOPIC)  # one partition each
 TABLES = ("payment-state", "charge-ledger")
@@ -85,6 +88,22 @@ FLOWS: tuple[Flow, ...] = (
             "deadletter",
         ),
         tables=("charge-ledger",),
+    ),
+    Flow(
+        "settlement_poller",
+        "source",
+        reads=("PayTrace API: /v1/batches/export",),
+        writes=("paytrace_settlements", WATERMARK_TOPIC),
+    ),
+    Flow(
+        "settlement_reconciler",
+        "sink",
+        reads=("paytrace_settlements",),
+        writes=(
+            "Salesforce: Settlement__c upsert (reads Payment__c by SOQL IN)",
+            "Sage Pro: /api/journalentries (reads /api/payments)",
+            "deadletter",
+        ),
     ),
     Flow(
         "deadletter_monitor",

@@ -38,7 +38,7 @@ def card_type(masked: str) -> str | None:
     return None
 
 
-def _last_four(masked: str) -> str | None:
+def last_four_of(masked: str) -> str | None:
     tail = masked[-4:]
     return tail if len(tail) == 4 and tail.isdigit() else None
 
@@ -95,7 +95,7 @@ def to_payment(raw: RawPayTraceTransaction, mapping: Mapping) -> Payment:
             occurred_at=record.created.at,
             settled_at=record.settled,
             card_type=card_type(masked),
-            last_four=_last_four(masked),
+            last_four=last_four_of(masked),
             customer_vault_id=record.customer_id or None,
             original_transaction_id=(
                 str(record.original_transaction_id) if record.original_transaction_id else None

@@ -18,6 +18,7 @@ KEY_PREFIXES: dict[str, str] = {
     "Case": "500",
     "Order": "801",
     "Payment__c": "a0P",
+    "Settlement__c": "a0S",
 }
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -60,6 +60,7 @@ def test_agents_and_flows_name_the_same_things() -> None:
     assert {f.agent for f in FLOWS if f.kind != "source"} == set(AGENTS)
     assert {f.agent for f in FLOWS if f.kind == "source"} == {
         "paytrace_poller",
+        "settlement_poller",
         "salesforce_cdc_source",
     }
     for flow in FLOWS:
@@ -92,9 +93,9 @@ def test_the_built_worker_runs_what_the_flows_say(
     assert set(app.agents) == set(AGENTS)
     for flow in FLOWS:
         if flow.kind == "source":
-            # The poller is a leader-only timer; the CDC source's timer runs on every worker
+            # The pollers are leader-only timers; the CDC source's timer runs on every worker
             # and keeps its long-lived subscriptions alive only while that worker leads.
-            leader_only = flow.agent == "paytrace_poller"
+            leader_only = flow.agent in ("paytrace_poller", "settlement_poller")
             assert (flow.agent, leader_only) in timers
             continue
         subscribed = set(app.agents[flow.agent].channel.topics)
@@ -132,6 +133,7 @@ def test_topic_specs() -> None:
         "acme.paytrace.watermark",
         "acme.salesforce.cdc",
         "acme.charges.commands",
+        "acme.paytrace.settlements",
         "acme.salesforce.cdc.position",
         "acme-payments-payment-state-changelog",
         "acme-payments-charge-ledger-changelog",

@@ -228,7 +228,34 @@ def _standard_objects() -> list[ObjectDef]:
         _pick("TransactionType__c", "Sale", "Authorization", "Capture", "Refund", "Void"),
         _s("Currency__c", 3),
     )
-    return [account, contact, opportunity, order, case, task, payment]
+    return [account, contact, opportunity, order, case, task, payment, _settlement()]
+
+
+def _settlement() -> ObjectDef:
+    """One reconciled PayTrace settlement batch (paystream's settlement reconciliation)."""
+    settlement = ObjectDef(
+        "Settlement__c", KEY_PREFIXES["Settlement__c"], autonumber_format="STL-{0:06d}"
+    )
+    count = FieldType.DOUBLE
+    settlement.add(
+        *_system_fields(),
+        FieldDef("Name", FieldType.AUTONUMBER, "Settlement Number", 80, writable=False),
+        _s("BatchNumber__c", 32, external_id=True, unique=True, label="Batch Number"),
+        FieldDef("SettledDate__c", FieldType.DATE, label="Settled Date"),
+        FieldDef("TransactionCount__c", count, label="Transaction Count"),
+        FieldDef("NetAmount__c", FieldType.CURRENCY, label="Net Amount"),
+        FieldDef("TransactionsTotal__c", FieldType.CURRENCY, label="Transactions Total"),
+        FieldDef("MatchedCount__c", count, label="Matched"),
+        FieldDef("MismatchedCount__c", count, label="Mismatched"),
+        FieldDef("MissingInSalesforce__c", count, label="Missing in Salesforce"),
+        FieldDef("MissingInSagePro__c", count, label="Missing in Sage Pro"),
+        FieldDef("AmountDiffers__c", count, label="Amount Differs"),
+        _pick("Status__c", "Reconciled", "Mismatch", "Totals Differ", restricted=True),
+        FieldDef("StatusReason__c", FieldType.TEXTAREA, "Status Reason", length=32000),
+        _s("JournalEntryReference__c", 64, label="Journal Entry Reference"),
+        FieldDef("ReconciledAt__c", FieldType.DATETIME, label="Reconciled At"),
+    )
+    return settlement
 
 
 def build_schema(extra_fields: Mapping[str, Iterable[str]] | None = None) -> dict[str, ObjectDef]:
