@@ -37,6 +37,7 @@ from stream.demo.collection import (
     plan_collection,
 )
 from stream.demo.seed import seed
+from stream.demo.settlement import settle_and_reconcile
 from stream.demo.verify import Comparison, Expected, compare
 from stream.demo.workload import assign_references, drive, make_plan
 from stream.mapping import load_mapping
@@ -94,6 +95,8 @@ class Demo:
             "PAYSTREAM_APP_ID": "paystream-demo",
             "PAYSTREAM_POLL_INTERVAL_SECONDS": "1",
             "PAYSTREAM_CDC_START": "earliest",  # the demo's own seeded Orders are triggers too
+            "PAYSTREAM_SETTLEMENT_POLL_INTERVAL_SECONDS": "1",
+            "PAYSTREAM_SETTLEMENT_RECHECK_SECONDS": "2",
             "PAYSTREAM_LOG_LEVEL": "warning",
         }
 
@@ -134,7 +137,14 @@ class Demo:
                     paytrace, sage, http, collection, invoices, progress, syncing
                 )
                 converged = time.monotonic()
-            used = (await http.get("/_emulator/usage")).json()["used"] - baseline
+                used = (await http.get("/_emulator/usage")).json()["used"] - baseline
+                # PayTrace closes the day's batch; the pipeline must reconcile it.
+                settling = progress.add_task("settlement batch reconciled", total=1)
+                async with httpx.AsyncClient(base_url=self.sandbox.url("paytrace")) as control:
+                    settlement = await settle_and_reconcile(
+                        paytrace, sage, control, http, self.mapping
+                    )
+                progress.update(settling, completed=settlement.reconciled)
             dead = await read_all(
                 KafkaSettings(), self.broker.bootstrap, topic_name(KafkaSettings(), "deadletter")
             )
@@ -145,7 +155,11 @@ class Demo:
         transactions, expected, result, charges = state
         payments = len(expected.salesforce)
         return {
-            "ok": result.missing == 0 and result.duplicates == 0 and not dead and charges.ok,
+            "ok": result.missing == 0
+            and result.duplicates == 0
+            and not dead
+            and charges.ok
+            and settlement.ok,
             "events": plan.events,
             "transactions": len(transactions),
             "transaction_kinds": dict(sorted(expected.kinds.items())),
@@ -163,6 +177,11 @@ class Demo:
             "charges_payment_method_required": charges.payment_method_required,
             "duplicate_charges": charges.duplicate_charges,
             "charges_missing": len(charges.missing),
+            "settlement_batches": settlement.settled,
+            "settlements_reconciled": settlement.reconciled,
+            "settlements_mismatched": settlement.mismatched,
+            "settlements_unreconciled": len(settlement.unreconciled),
+            "settlement_journal_duplicates": settlement.journal_duplicates,
             "salesforce_api_calls": used,
             "salesforce_api_calls_per_1000_payments": round(used * 1000 / max(payments, 1), 1),
             "events_per_second": round(plan.events / max(converged - drive_started, 1e-9), 1),
