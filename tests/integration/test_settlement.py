@@ -1,10 +1,12 @@
 """Settlement reconciliation end to end: transactions flow, PayTrace settles its open batch, the
 settlement poller publishes it and the reconciler writes Settlement__c and one journal entry,
 once, whatever is polled again, restarted or redelivered; a Payment__c that went missing shows
-as a mismatch. Real `paystream worker` processes on the real broker, emulators over HTTP."""
+as a mismatch; a batch that does not add up is dead-lettered and posts nothing. Real
+`paystream worker` processes on the real broker, emulators over HTTP."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +14,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from schemas.settlement import SettledTransaction, SettlementBatch
 from stream.topics import read_all
 from tests.integration.harness import Pipeline, wait_for
 from tests.integration.test_pipeline_e2e import delivered, make_transactions
@@ -161,3 +164,61 @@ async def test_a_payment_missing_in_salesforce_is_a_mismatch(pipeline: Pipeline)
         'paystream_settlement_mismatched_transactions_total{kind="missing_in_salesforce"} 1.0'
         in text
     )
+
+
+async def test_a_batch_whose_totals_do_not_add_up_is_dead_lettered_without_an_entry(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.extra_env.update(FAST)
+    expected = await make_transactions(pipeline, sales=2)
+    pipeline.start_worker()
+    await wait_for(lambda: delivered(pipeline, expected), "payments delivered", 60)
+    sales = [r for r in await pipeline.payment_records() if r["Status__c"] == "Completed"]
+    now = datetime.now(UTC)
+    transactions = [
+        SettledTransaction(
+            transaction_id=r["PaymentID__c"],
+            transaction_type="SALE",
+            amount=Decimal(str(r["Amount__c"])),
+            created_at=now,
+        )
+        for r in sales
+    ]
+    total = sum((t.amount for t in transactions), Decimal("0"))
+    doctored = SettlementBatch(
+        batch_number=990,
+        settled_at=now,
+        settled_on=now.date(),
+        transaction_count=len(transactions),
+        net_amount=total + Decimal("1.00"),  # a batch that does not add up
+        sales_count=len(transactions),
+        sales_amount=total + Decimal("1.00"),
+        refund_count=0,
+        refund_amount=Decimal("0"),
+        transactions=transactions,
+        fetched_at=now,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            pipeline.topic("paytrace_settlements"),
+            key=doctored.key,
+            value=doctored.model_dump_json().encode(),
+        )
+    finally:
+        await producer.stop()
+
+    async def dead_lettered() -> bool:
+        return len(await pipeline.dead_letters()) == 1
+
+    await wait_for(dead_lettered, "the batch dead-lettered", 40)
+    (key, _, headers), *_ = await pipeline.dead_letters()
+    assert key == b"990"
+    assert headers["paystream-reason"] == b"settlement_totals_differ"
+    assert headers["paystream-agent"] == b"settlement_reconciler"
+    record = await settlement(pipeline, 990)
+    assert record is not None and record["Status__c"] == "Totals Differ"
+    assert record["JournalEntryReference__c"] is None
+    assert f"batch net amount is {total + Decimal('1.00')}" in record["StatusReason__c"]
+    assert await journal_entries(pipeline, "PAYTRACE-BATCH-990") == []
