@@ -241,8 +241,10 @@ def test_interrupted_owner_stops_its_broker(
     owner, broker_pid = broker_owner
     assert pid_alive(broker_pid)
     owner.send_signal(signal.SIGINT)
-    owner.wait(15)
-    assert wait_gone(broker_pid, within=3.0), "broker outlived its interrupted owner"
+    # Its stop is SIGTERM, then SIGKILL after EmbeddedBroker.stop_timeout: on a loaded machine
+    # that can take the whole timeout. What matters is that the broker goes with its owner.
+    owner.wait(EmbeddedBroker.stop_timeout + 20)
+    assert wait_gone(broker_pid, within=5.0), "broker outlived its interrupted owner"
 
 
 def test_sigkilled_owner_takes_its_broker_along(
