@@ -30,7 +30,7 @@ _HARMLESS_STDERR = ("GLIBC_2.39",)
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: Linux sends it SIGTERM when its parent dies."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -156,7 +156,7 @@ class EmbeddedBroker:
             stderr=log_file,
             start_new_session=True,
             # Even a SIGKILLed parent must not leave a broker behind.
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         log_file.close()
         log.info("embedded broker pid %s on %s", self._proc.pid, self.bootstrap)

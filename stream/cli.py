@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -122,11 +123,15 @@ def emulate(
 
     async def run() -> None:
         sandbox = await start_sandbox(config, systems)
+        stopping = asyncio.Event()
+        # SIGTERM (docker stop, a supervisor) stops them as cleanly as Ctrl-C, also where the
+        # parent left SIGINT ignored (a background job of a non-interactive shell).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
         try:
             for name, value in sandbox.worker_env().items():
                 typer.echo(f"{name}={value}")
-            typer.echo("# emulators running; Ctrl-C stops them", err=True)
-            await asyncio.Event().wait()
+            typer.echo("# emulators running; Ctrl-C or SIGTERM stops them", err=True)
+            await stopping.wait()
         finally:
             await sandbox.stop()
 

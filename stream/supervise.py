@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stream.broker import free_port
+from stream.broker import die_with_parent, free_port
 
 
 @dataclass
@@ -40,6 +40,7 @@ class WorkerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,  # a demo or test killed outright takes it along
             )
         return self
 

@@ -23,7 +23,7 @@ from connectors.sagepro.client import SageProRestClient
 from connectors.sagepro.settings import SageProSettings
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.settings import SalesforceSettings
-from stream.broker import free_port
+from stream.broker import die_with_parent, free_port
 from stream.settings import KafkaSettings
 from stream.supervise import WorkerProcess
 from stream.topics import delete_topics, read_all
@@ -68,6 +68,7 @@ class EmulatorProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,
                 start_new_session=True,
             )
 
@@ -78,7 +79,7 @@ class EmulatorProcess:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:

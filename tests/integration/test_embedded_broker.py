@@ -188,9 +188,12 @@ async def test_context_manager_stops_the_broker_when_the_body_fails(tmp_path: Pa
 # A program that owns a broker for as long as it runs; prints the broker's pid once ready.
 OWNER_PROGRAM = textwrap.dedent(
     """
-    import asyncio, sys
+    import asyncio, signal, sys
     from pathlib import Path
     from stream.broker import EmbeddedBroker
+
+    # Ctrl-C as a terminal delivers it, even if we were started with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     async def main() -> None:
         async with EmbeddedBroker(Path(sys.argv[1])) as broker:

@@ -12,7 +12,6 @@ exactly once among the committed outputs, across a stop and a new worker:
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import signal
 import subprocess
@@ -27,7 +26,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from stream.broker import free_port
+from stream.broker import die_with_parent, free_port
 from stream.settings import KafkaSettings
 from stream.topics import TopicSpec, delete_topics, ensure_topics, faust_internal_topics
 from tests.integration.kafka_groups import evict_group_members
@@ -69,11 +68,6 @@ EMBEDDED_LISTS_STALE_ABORTS = pytest.mark.xfail(
     reason="noida-db 0.2.3 lists aborted transactions that ended before the fetch offset: a "
     "read_committed consumer then skips the committed records of the fencing successor",
 )
-
-
-def _die_with_parent() -> None:
-    # A worker must not outlive a pytest that was itself SIGKILLed.
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -147,7 +141,7 @@ class CounterRun:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         worker = Worker(name, proc, log_path)
         self.workers.append(worker)
