@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stream.broker import die_with_parent, free_port
+from stream.broker import free_port
 
 
 @dataclass
@@ -40,7 +40,8 @@ class WorkerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent,  # a demo or test killed outright takes it along
+                # No preexec_fn (PR_SET_PDEATHSIG): it forces fork(), and with the demo's
+                # in-process gRPC server running, gRPC then prints a warning on every start.
             )
         return self
 
