@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import logging
 
-import mode
 from aiokafka import TopicPartition
 
 from agents.context import PipelineContext
-from stream import metrics
-from stream.group_offsets import GroupOffsets
+from stream import group_offsets, metrics
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +23,7 @@ class ConsumerLag:
     def __init__(self, ctx: PipelineContext) -> None:
         self.ctx = ctx
         self.sources = {topic.get_topic_name() for topic in ctx.topics.values()}
-        self.offsets = GroupOffsets(ctx.kafka, ctx.bootstrap, ctx.worker.app_id)
+        self.offsets = group_offsets.for_app(ctx.app, ctx.kafka, ctx.bootstrap)
         self._reported: set[tuple[str, str]] = set()
 
     def assigned(self) -> list[TopicPartition]:
@@ -51,9 +49,6 @@ class ConsumerLag:
             metrics.CONSUMER_LAG.remove(*labels)
         self._reported = reported
 
-    async def aclose(self) -> None:
-        await self.offsets.aclose()
-
 
 def register(ctx: PipelineContext) -> ConsumerLag:
     reporter = ConsumerLag(ctx)
@@ -65,9 +60,4 @@ def register(ctx: PipelineContext) -> ConsumerLag:
         except Exception as exc:  # a broker hiccup: the next tick measures again
             log.warning("consumer lag not measured: %r", exc)
 
-    class LagClientCloser(mode.Service):
-        async def on_stop(self) -> None:
-            await reporter.aclose()
-
-    ctx.app.service(LagClientCloser)
     return reporter

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from stream import faust_fixes, stall_watchdog
-from stream.group_offsets import GroupOffsets
+from stream import faust_fixes, group_offsets, stall_watchdog
 from stream.kafka import faust_credentials
 from stream.settings import KafkaSettings, WorkerSettings
 
@@ -39,6 +38,6 @@ def create_app(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> 
         stream_wait_empty=False,
     )
     if worker.stall_check_seconds > 0:
-        offsets = GroupOffsets(kafka, bootstrap, worker.app_id)
+        offsets = group_offsets.for_app(app, kafka, bootstrap)
         stall_watchdog.install(app, offsets, worker.stall_check_seconds)
     return app

@@ -7,6 +7,10 @@ stable offset: we read committed, as Faust's consumers do.
 
 from __future__ import annotations
 
+import weakref
+
+import faust
+import mode
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -57,3 +61,25 @@ class GroupOffsets:
             await admin.close()
         if offsets is not None:
             await offsets.stop()
+
+
+_BY_APP: weakref.WeakKeyDictionary[faust.App, GroupOffsets] = weakref.WeakKeyDictionary()
+
+
+def for_app(app: faust.App, kafka: KafkaSettings, bootstrap: str) -> GroupOffsets:
+    """The one reader of an app's group offsets, closed when the app stops.
+
+    The consumer-lag gauge and the stall watchdog ask the broker the same question; one admin
+    client and one offsets consumer per worker answer both.
+    """
+    offsets = _BY_APP.get(app)
+    if offsets is None:
+        offsets = _BY_APP[app] = GroupOffsets(kafka, bootstrap, app.conf.id)
+        reader = offsets
+
+        class GroupOffsetsCloser(mode.Service):
+            async def on_stop(self) -> None:
+                await reader.aclose()
+
+        app.service(GroupOffsetsCloser)
+    return offsets

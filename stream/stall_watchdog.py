@@ -21,7 +21,6 @@ from collections import defaultdict
 from typing import Any
 
 import faust
-import mode
 from aiokafka import TopicPartition
 from faust.types import TP
 
@@ -141,9 +140,4 @@ def install(app: faust.App, offsets: GroupOffsets, interval_seconds: float) -> S
         except Exception as exc:  # a broker hiccup: the next tick looks again
             log.warning("stall watchdog skipped a check: %r", exc)
 
-    class WatchdogClientCloser(mode.Service):
-        async def on_stop(self) -> None:
-            await offsets.aclose()
-
-    app.service(WatchdogClientCloser)
     return watchdog
