@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from stream.broker import EmbeddedBroker
+from tests.broker_choice import broker_choice
 
 
 def _docker_available() -> bool:
@@ -28,11 +29,11 @@ def _docker_available() -> bool:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    external = os.environ.get("PAYSTREAM_KAFKA_BOOTSTRAP")
-    if external:
-        yield external
+    choice = broker_choice()
+    if choice == "external":
+        yield os.environ["PAYSTREAM_KAFKA_BOOTSTRAP"]
         return
-    if os.environ.get("PAYSTREAM_TEST_BROKER") == "testcontainers":
+    if choice == "testcontainers":
         if not _docker_available():
             pytest.skip("PAYSTREAM_TEST_BROKER=testcontainers but no Docker engine is reachable")
         from testcontainers.kafka import KafkaContainer

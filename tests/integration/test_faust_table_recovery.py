@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from stream.broker import die_with_parent, free_port
 from stream.settings import KafkaSettings
 from stream.topics import TopicSpec, delete_topics, ensure_topics, faust_internal_topics
+from tests.broker_choice import broker_choice
 from tests.integration.kafka_groups import evict_group_members
 
 pytestmark = pytest.mark.integration
@@ -40,13 +41,6 @@ FIRST, SECOND, AFTER_RESTART = 160, 80, 80  # events; multiples of len(KEYS)
 SESSION_TIMEOUT = 6  # seconds; lets real Kafka drop a SIGKILLed member quickly
 WAIT = 40.0  # an exactly_once worker spends ~10 s of it recovering its table
 STALL_CHECK_SECONDS = 3  # the watchdog's floor is two commit intervals (5.6 s)
-
-
-def on_embedded_broker() -> bool:
-    """Mirrors tests/conftest.py: the session broker is noida-db unless told otherwise."""
-    return not os.environ.get("PAYSTREAM_KAFKA_BOOTSTRAP") and (
-        os.environ.get("PAYSTREAM_TEST_BROKER") != "testcontainers"
-    )
 
 
 # Events once skipped or stuck around a restart (about one full-suite run in three) are handled
@@ -63,7 +57,7 @@ def on_embedded_broker() -> bool:
 # so it sees nothing after the restart; read from the beginning (fetches that include the
 # abort marker) the committed output is exact. Real Kafka is not affected.
 EMBEDDED_LISTS_STALE_ABORTS = pytest.mark.xfail(
-    on_embedded_broker(),
+    broker_choice() == "embedded",
     strict=False,
     reason="noida-db 0.2.3 lists aborted transactions that ended before the fetch offset: a "
     "read_committed consumer then skips the committed records of the fencing successor",
@@ -316,7 +310,7 @@ async def test_counts_continue_exactly_after_a_worker_restart(
     first.stop(stop_signal)
     assert first.proc.returncode is not None
 
-    if stop_signal == signal.SIGKILL and on_embedded_broker():
+    if stop_signal == signal.SIGKILL and broker_choice() == "embedded":
         await evict_group_members(run.bootstrap, run.app_id)
 
     run.start_worker()
