@@ -1,9 +1,18 @@
-"""Sink agent: charge commands -> exactly one PayTrace sale per business event.
+"""Sink flow: charge commands -> exactly one PayTrace sale per business event.
 
 The ledger (a Faust table) holds each key PENDING -> DONE / DECLINED / NO_PAYMENT_METHOD /
 FAILED. PENDING is made durable *before* the sale is sent; a key found PENDING (a crash, or
 an answer lost on the wire) is resolved by asking PayTrace whether a sale carrying the
 record's id as invoice_id exists, and only charged when none does. Hard declines are final.
+
+A command only asks: before money moves, the trigger is confirmed from Salesforce's current
+record (agents/charge_trigger.py). A refused command is dead-lettered and counted, and leaves
+no ledger entry, so a forged command cannot take the key a real trigger will use later; only
+a confirmed trigger with nothing to charge is recorded FAILED (and told to Salesforce).
+
+Every path ends in an outcome the runtime settles by type; a retriable failure is attempted
+again by the runtime (held during an outage, dead-lettered after the retry budget), and the
+ledger makes each attempt resume where the last one stopped.
 """
 
 from __future__ import annotations
@@ -12,38 +21,66 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
-
-import faust
-from faust.types import TableT
-from pydantic import ValidationError
+from typing import Any, ClassVar
 
 from agents.charge_outcomes import OUTCOME_LABEL, ensure_erp_invoice, write_back
-from agents.context import PipelineContext
-from agents.deadletter import dead_letter, from_event
-from agents.delivery import until_delivered
-from connectors.base.errors import Action, ConnectorError
+from agents.charge_trigger import ChargeRefused, confirm_current, confirmed_rule
+from connectors.base.errors import RecordError
 from connectors.paytrace.client import PayTraceClient
 from connectors.paytrace.models import TransactionResult
 from schemas.collection import ChargeCommand, LedgerEntry, LedgerState
 from stream import metrics
+from stream.pci import redact_text
+from stream.runtime.outcomes import Rejected
+from stream.runtime.sink import BatchSink, Item
 
 log = logging.getLogger(__name__)
-AGENT = "charge_agent"
 LOOKBACK = timedelta(days=2)
 CUSTOMER_NOT_FOUND = "30"  # PayTrace error key: the vault has no such customer
 PENDING_GAUGE_SECONDS = 5.0
+MAX_DETAIL_CHARS = 500
 
 
-class ChargeProblem(Exception):
-    """The command cannot be charged as it stands (no amount, unknown record)."""
+def pending_summary(values: Iterable[str], now: datetime) -> tuple[int, float]:
+    """How many ledger entries are PENDING, and the age in seconds of the oldest."""
+    count, oldest = 0, 0.0
+    for raw in values:
+        if '"state":"PENDING"' not in raw:  # skip parsing the (many) final entries
+            continue
+        entry = LedgerEntry.model_validate_json(raw)
+        count += 1
+        oldest = max(oldest, (now - entry.updated_at).total_seconds())
+    return count, oldest
 
 
-class Charger:
-    def __init__(self, ctx: PipelineContext, ledger: TableT[Any, Any]) -> None:
-        self.ctx = ctx
-        self.ledger = ledger
+def ledger_entry(key: str, state: LedgerState, detail: str = "", **fields: Any) -> LedgerEntry:
+    # Free text from PayTrace or Salesforce may echo a card number: never stored as is.
+    text = redact_text(detail)[:MAX_DETAIL_CHARS]
+    return LedgerEntry(key=key, state=state, detail=text, updated_at=datetime.now(UTC), **fields)
+
+
+class ChargeAgent(BatchSink[ChargeCommand]):
+    model = ChargeCommand
+    # One command at a time: a key's ledger read, PENDING flush and sale must not interleave
+    # with another command for the same record (two triggers share the export look-up).
+    concurrency: ClassVar[int] = 1
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ledger = self.table("charge-ledger")
         self._paytrace: PayTraceClient | None = None
+
+    def attach(self) -> None:
+        super().attach()
+        # On a timer, not on every write: one pass over this worker's ledger partitions.
+        self.ctx.app.timer(PENDING_GAUGE_SECONDS, name="charge_ledger_pending")(
+            self.measure_pending
+        )
+
+    async def measure_pending(self) -> None:
+        count, oldest = pending_summary(list(self.ledger.values()), datetime.now(UTC))
+        metrics.LEDGER_PENDING.set(count)
+        metrics.LEDGER_OLDEST_PENDING.set(oldest)
 
     def paytrace(self) -> PayTraceClient:
         # Never resend a sale on its own: an unanswered sale is resolved via the export.
@@ -56,7 +93,9 @@ class Charger:
     async def aclose(self) -> None:
         if self._paytrace is not None:
             await self._paytrace.aclose()
+            self._paytrace = None
 
+    # -- the ledger ----------------------------------------------------------------------
     def entry(self, key: str) -> LedgerEntry | None:
         raw = self.ledger.get(key.encode())
         return LedgerEntry.model_validate_json(raw) if raw else None
@@ -66,26 +105,115 @@ class Charger:
         self.ledger[entry.key.encode()] = entry.model_dump_json()
         await self.ctx.app.producer.flush()
 
-    async def details(self, command: ChargeCommand) -> tuple[dict[str, Any], Decimal, str | None]:
-        collection = self.ctx.mapping.collection
-        salesforce = self.ctx.connectors.salesforce()
-        record = await salesforce.get(command.object, command.record_id)
-        if record is None:
-            raise ChargeProblem(f"{command.object} {command.record_id} does not exist")
-        field = collection.amount_fields.get(command.object)
-        try:
-            amount = Decimal(str(record.get(field or ""))).quantize(Decimal("0.01"))
-        except (InvalidOperation, ValueError) as exc:
-            raise ChargeProblem(f"{command.object}.{field} holds no amount") from exc
-        if amount <= 0:
-            raise ChargeProblem(f"{command.object}.{field} is {amount}: nothing to charge")
-        vault_id = None
-        account_id = record.get(collection.account_field)
-        if account_id:
-            account = await salesforce.get("Account", str(account_id))
-            vault_id = (account or {}).get(collection.vault_id_field) or None
-        return record, amount, vault_id
+    async def forget(self, key: str) -> None:
+        """Free a PENDING key no sale was made for, so a later real trigger may use it."""
+        if key.encode() in self.ledger:
+            del self.ledger[key.encode()]  # a tombstone on the changelog
+        await self.ctx.app.producer.flush()
 
+    # -- one command ---------------------------------------------------------------------
+    async def write_one(self, item: Item[ChargeCommand]) -> None:
+        try:
+            await self.charge_command(item)
+        except ChargeRefused as exc:
+            metrics.CHARGES_REFUSED.labels(exc.refusal).inc()
+            raise
+
+    async def charge_command(self, item: Item[ChargeCommand]) -> None:
+        command = item.value
+        collection = self.ctx.mapping.collection
+        rule = confirmed_rule(command, item.record.key, collection)  # before any state
+        entry = self.entry(command.key)
+        if entry is not None and entry.final:
+            if item.attempts == 0:  # a runtime retry of our own write-back is no duplicate
+                metrics.CHARGES.labels("duplicate").inc()
+            if not entry.written_back:
+                record = await self.current(command)
+                if record is None:
+                    raise Rejected("record_not_found", f"{command.key}: nothing to write back to")
+                await self.finish(command, entry, record)
+            return
+        if entry is not None and await self.resolved_by_export(command, entry):
+            return
+        record = await self.current(command)
+        try:
+            if record is None:
+                raise ChargeRefused("record_not_found", f"{command.object} does not exist")
+            confirm_current(rule, record, collection)
+            amount = self.amount(command, record)
+            vault_id = await self.vault_id(record)
+            if vault_id is not None:
+                invoiced = await ensure_erp_invoice(self.ctx, command, vault_id, amount)
+                if invoiced.quantize(Decimal("0.01")) != amount:
+                    raise ChargeRefused(
+                        "amount_mismatch", f"the record says {amount}, its ERP invoice {invoiced}"
+                    )
+        except ChargeRefused as refused:
+            await self.refused(command, entry, refused, record)
+            raise
+        if vault_id is None:
+            detail = "payment method required: the Account has no PayTrace vault id"
+            no_method = ledger_entry(command.key, LedgerState.NO_PAYMENT_METHOD, detail)
+            await self.finish(command, no_method, record)
+            return
+        if entry is None or entry.amount != str(amount):
+            await self.record(ledger_entry(command.key, LedgerState.PENDING, amount=str(amount)))
+        await self.charge(command, amount, vault_id, record, look_first=entry is None)
+
+    async def resolved_by_export(self, command: ChargeCommand, entry: LedgerEntry) -> bool:
+        """A PENDING key: the sale an earlier attempt sent may have been made. Asked before
+        anything else, so the money's truth is recorded even if the record changed since."""
+        existing = await self.existing_sale(command)
+        if existing is None:
+            return False
+        log.info(
+            "%s: %s already charged in PayTrace (%s)",
+            self.name,
+            command.key,
+            existing.transaction_id,
+        )
+        record = await self.current(command) or {}
+        await self.concluded(command, existing, Decimal(entry.amount or 0), record)
+        return True
+
+    async def current(self, command: ChargeCommand) -> dict[str, Any] | None:
+        """The record as Salesforce holds it now (a bad id is the connector's RecordError)."""
+        return await self.ctx.connectors.salesforce().get(command.object, command.record_id)
+
+    def amount(self, command: ChargeCommand, record: dict[str, Any]) -> Decimal:
+        field = self.ctx.mapping.collection.amount_fields.get(command.object) or ""
+        try:
+            amount = Decimal(str(record.get(field))).quantize(Decimal("0.01"))
+        except (InvalidOperation, ValueError):
+            amount = Decimal(0)  # absent, text, NaN or infinite: nothing we could charge
+        if not amount.is_finite() or amount <= 0:
+            raise ChargeRefused("no_amount", f"{command.object}.{field} holds no positive amount")
+        return amount
+
+    async def vault_id(self, record: dict[str, Any]) -> str | None:
+        collection = self.ctx.mapping.collection
+        account_id = record.get(collection.account_field)
+        if not account_id:
+            return None
+        account = await self.ctx.connectors.salesforce().get("Account", str(account_id))
+        found = (account or {}).get(collection.vault_id_field)
+        return str(found) if found else None
+
+    async def refused(
+        self,
+        command: ChargeCommand,
+        entry: LedgerEntry | None,
+        refused: ChargeRefused,
+        record: dict[str, Any] | None,
+    ) -> None:
+        """What a refusal leaves behind: nothing, unless a real trigger has nothing to charge."""
+        if entry is not None:  # PENDING, and the export holds no sale: free the key
+            await self.forget(command.key)
+        if refused.refusal == "no_amount" and record is not None:
+            failed = ledger_entry(command.key, LedgerState.FAILED, refused.detail)
+            await self.finish(command, failed, record)
+
+    # -- PayTrace ------------------------------------------------------------------------
     async def existing_sale(self, command: ChargeCommand) -> TransactionResult | None:
         """A sale PayTrace already holds for this record (the reference travels as invoice_id)."""
         today = datetime.now(UTC).date()
@@ -115,166 +243,85 @@ class Charger:
         return template.format(**values)
 
     async def charge(
-        self, command: ChargeCommand, amount: Decimal, vault_id: str, record: dict[str, Any]
-    ) -> TransactionResult:
-        existing = await self.existing_sale(command)
+        self,
+        command: ChargeCommand,
+        amount: Decimal,
+        vault_id: str,
+        record: dict[str, Any],
+        *,
+        look_first: bool,
+    ) -> None:
+        # A fresh key asks the export too: the ledger may have been lost, PayTrace was not.
+        existing = await self.existing_sale(command) if look_first else None
         if existing is not None:
             log.info(
                 "%s: %s already charged in PayTrace (%s)",
-                AGENT,
+                self.name,
                 command.key,
                 existing.transaction_id,
             )
-            return existing
+            await self.concluded(command, existing, amount, record)
+            return
         extra: dict[str, Any] = {}
         description = self.description(record)
         if description:
             extra["description"] = description
         try:
-            return await self.paytrace().sale_by_customer(
+            result = await self.paytrace().sale_by_customer(
                 vault_id,
                 amount,
                 command.record_id,
                 customer_reference_id=command.record_id,
                 **extra,
             )
-        except ConnectorError as exc:
-            if exc.action is Action.DEAD_LETTER:
+        except RecordError as exc:
+            # Refused before any money moved. Anything else (an outage, a lost answer) is
+            # raised: the key stays PENDING and the next attempt asks the export first.
+            if exc.system == "paytrace" and exc.code == CUSTOMER_NOT_FOUND:
+                detail = f"payment method required: PayTrace has no vault customer {vault_id}"
+                state = LedgerState.NO_PAYMENT_METHOD
+            else:
+                detail, state = f"PayTrace refused the sale: {exc}", LedgerState.FAILED
+            await self.finish(command, ledger_entry(command.key, state, detail), record)
+            if state is LedgerState.FAILED:
                 raise
-            # The sale may or may not have happened: the next attempt asks the export first.
-            raise ConnectorError(
-                f"sale for {command.key} unanswered: {exc}", system="paytrace", action=Action.RETRY
-            ) from exc
+            return
+        await self.concluded(command, result, amount, record)
 
-    async def handle(self, command: ChargeCommand) -> None:
-        entry = self.entry(command.key)
-        if entry is not None and entry.final:
-            metrics.CHARGES.labels("duplicate").inc()
-            if not entry.written_back:
-                record, _, _ = await self.details(command)
-                await self.finish(command, entry, record)
-            return
-        now = datetime.now(UTC)
-        try:
-            record, amount, vault_id = await self.details(command)
-        except ChargeProblem as exc:
-            await self.finish(
-                command,
-                LedgerEntry(
-                    key=command.key, state=LedgerState.FAILED, detail=str(exc), updated_at=now
-                ),
-                {},
-            )
-            return
-        if vault_id is None:
-            detail = "payment method required: the Account has no PayTrace vault id"
-            await self.finish(
-                command,
-                LedgerEntry(
-                    key=command.key,
-                    state=LedgerState.NO_PAYMENT_METHOD,
-                    detail=detail,
-                    updated_at=now,
-                ),
-                record,
-            )
-            return
-        await ensure_erp_invoice(self.ctx, command, str(vault_id), amount)
-        if entry is None:
-            await self.record(
-                LedgerEntry(
-                    key=command.key, state=LedgerState.PENDING, amount=str(amount), updated_at=now
-                )
-            )
-        try:
-            result = await until_delivered(
-                lambda: self.charge(command, amount, str(vault_id), record),
-                agent=AGENT,
-                what=f"charge {command.key}",
-            )
-        except ConnectorError as exc:
-            if exc.system != "paytrace" or exc.code != CUSTOMER_NOT_FOUND:
-                raise
-            detail = f"payment method required: PayTrace has no vault customer {vault_id}"
-            entry = LedgerEntry(
-                key=command.key, state=LedgerState.NO_PAYMENT_METHOD, detail=detail, updated_at=now
-            )
-            await self.finish(command, entry, record)
-            return
+    async def concluded(
+        self,
+        command: ChargeCommand,
+        result: TransactionResult,
+        amount: Decimal,
+        record: dict[str, Any],
+    ) -> None:
         state = LedgerState.DONE if result.approved else LedgerState.DECLINED
-        detail = f"PayTrace {result.response_code}: {result.status_message}"
-        final = LedgerEntry(
-            key=command.key,
-            state=state,
+        final = ledger_entry(
+            command.key,
+            state,
+            f"PayTrace {result.response_code}: {result.status_message}",
             transaction_id=result.transaction_id,
             amount=str(amount),
-            detail=detail,
-            updated_at=datetime.now(UTC),
         )
         await self.finish(command, final, record)
 
     async def finish(
         self, command: ChargeCommand, entry: LedgerEntry, record: dict[str, Any]
     ) -> None:
-        await self.record(entry)
-        metrics.CHARGES.labels(OUTCOME_LABEL[entry.state]).inc()
-        # An audit line per business event: ids and outcome only, never card data.
-        log.info("%s: %s %s %s", AGENT, command.key, entry.state.value, entry.transaction_id or "")
-        await until_delivered(
-            lambda: write_back(self.ctx, command, entry, record),
-            agent=AGENT,
-            what=f"outcome of {command.key}",
-        )
+        if not entry.final or entry.written_back:
+            return
+        if self.entry(command.key) != entry:  # a resumed write-back was counted already
+            await self.record(entry)
+            metrics.CHARGES.labels(OUTCOME_LABEL[entry.state]).inc()
+            # An audit line per business event: ids and outcome only, never card data.
+            log.info(
+                "%s: %s %s %s",
+                self.name,
+                command.key,
+                entry.state.value,
+                entry.transaction_id or "",
+            )
+        # A Salesforce/Sage Pro failure here is retried by the runtime: the final entry makes
+        # the next attempt resume at this write-back, never at the sale.
+        await write_back(self.ctx, command, entry, record)
         await self.record(entry.model_copy(update={"written_back": True}))
-
-
-def pending_summary(values: Iterable[str], now: datetime) -> tuple[int, float]:
-    """How many ledger entries are PENDING, and the age in seconds of the oldest."""
-    count, oldest = 0, 0.0
-    for raw in values:
-        if '"state":"PENDING"' not in raw:  # skip parsing the (many) final entries
-            continue
-        entry = LedgerEntry.model_validate_json(raw)
-        count += 1
-        oldest = max(oldest, (now - entry.updated_at).total_seconds())
-    return count, oldest
-
-
-def register(ctx: PipelineContext) -> Any:
-    ledger = ctx.app.Table(
-        "charge-ledger",
-        default=str,
-        key_type=bytes,  # raw, as on the commands topic, so both hash to the same partition
-        value_type=str,
-        partitions=ctx.kafka.partitions,
-        use_partitioner=True,
-    )
-    charger = Charger(ctx, ledger)
-    dlq = ctx.topic("deadletter")
-    ctx.closers.append(charger.aclose)
-
-    # On a timer, not on every write: one pass over this worker's ledger partitions.
-    @ctx.app.timer(PENDING_GAUGE_SECONDS, name="charge_ledger_pending")
-    async def measure_pending() -> None:
-        count, oldest = pending_summary(list(ledger.values()), datetime.now(UTC))
-        metrics.LEDGER_PENDING.set(count)
-        metrics.LEDGER_OLDEST_PENDING.set(oldest)
-
-    async def charges(stream: faust.StreamT[Any]) -> None:
-        async for event in stream.events():
-            metrics.EVENTS_IN.labels(AGENT).inc()
-            try:
-                command = ChargeCommand.model_validate_json(event.value)
-                await charger.handle(command)
-            except ValidationError as exc:
-                await dead_letter(
-                    dlq, agent=AGENT, reason="malformed", error=str(exc), **from_event(event)
-                )
-            except ConnectorError as exc:  # only record-level errors get here
-                await dead_letter(
-                    dlq, agent=AGENT, reason=exc.reason, error=str(exc), **from_event(event)
-                )
-            else:
-                metrics.EVENTS_OUT.labels(AGENT).inc()
-
-    return ctx.app.agent(ctx.topic("charge_commands"), name=AGENT)(charges)

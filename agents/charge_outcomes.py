@@ -11,10 +11,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from agents.context import PipelineContext
 from connectors.sagepro.models import Customer, Invoice
 from connectors.salesforce.soql import literal
 from schemas.collection import ChargeCommand, LedgerEntry, LedgerState
+from stream.context import PipelineContext
+from stream.pci import redact_text
 
 OUTCOME_LABEL = {
     LedgerState.DONE: "charged",
@@ -26,23 +27,27 @@ OUTCOME_LABEL = {
 
 async def ensure_erp_invoice(
     ctx: PipelineContext, command: ChargeCommand, customer_id: str, amount: Decimal
-) -> None:
-    """The ERP invoice the charge pays: created under the Salesforce record's id if missing."""
+) -> Decimal:
+    """The ERP invoice the charge pays: created under the Salesforce record's id if missing.
+    Its total, which the charge must match (an existing invoice may say otherwise)."""
     sage = ctx.connectors.sagepro()
     if await sage.get_customer(customer_id) is None:
         await sage.create_customer(
             Customer(customer_id=customer_id, name=f"Salesforce account ({customer_id})")
         )
-    if await sage.get_invoice(command.record_id) is None:
-        await sage.create_invoice(
-            Invoice(
-                invoice_id=command.record_id,
-                customer_id=customer_id,
-                invoice_date=date.today(),
-                total_amount=amount,
-                memo=f"{command.object} {command.record_id} ({command.trigger})",
-            )
+    existing = await sage.get_invoice(command.record_id)
+    if existing is not None:
+        return Decimal(existing.total_amount)
+    await sage.create_invoice(
+        Invoice(
+            invoice_id=command.record_id,
+            customer_id=customer_id,
+            invoice_date=date.today(),
+            total_amount=amount,
+            memo=f"{command.object} {command.record_id} ({command.trigger})",
         )
+    )
+    return amount
 
 
 async def _create_once(
@@ -73,14 +78,17 @@ async def write_back(
     owner = record.get("OwnerId")
     task_fields: dict[str, Any] = {
         "WhatId": command.record_id,
-        "Description": entry.detail,
+        "Description": redact_text(entry.detail),
         "Priority": "High",
     }
     if owner:
         task_fields["OwnerId"] = owner
     await _create_once(ctx, "Task", f"{label}: {command.key}", task_fields)
     if entry.state is LedgerState.DECLINED:
-        case_fields: dict[str, Any] = {"Description": entry.detail, "Priority": "High"}
+        case_fields: dict[str, Any] = {
+            "Description": redact_text(entry.detail),
+            "Priority": "High",
+        }
         account = record.get(collection.account_field)
         if account:
             case_fields["AccountId"] = account

@@ -11,8 +11,8 @@ import logging
 
 from aiokafka import TopicPartition
 
-from agents.context import PipelineContext
 from stream import group_offsets, metrics
+from stream.context import PipelineContext
 
 log = logging.getLogger(__name__)
 

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import faust
-
-from agents.context import PipelineContext
+from schemas.deadletter import DeadLetter
 from stream import metrics
+from stream.replay_headers import header
+from stream.runtime.outcomes import DELIVERED, Result
+from stream.runtime.sink import BatchSink, Item
 
-AGENT = "deadletter_monitor"
 
+class DeadLetterMonitor(BatchSink[DeadLetter]):
+    model = DeadLetter
 
-def register(ctx: PipelineContext) -> Any:
-    topic = ctx.topic("deadletter")
-    name = topic.get_topic_name()
-
-    async def monitor(stream: faust.StreamT[Any]) -> None:
-        async for event in stream.events():
-            headers = dict(event.message.headers or [])
-            reason = headers.get("paystream-reason", b"unknown")
-            text = reason.decode() if isinstance(reason, bytes) else str(reason)
-            metrics.DEAD_LETTERS.labels(name, text).inc()
-            metrics.EVENTS_IN.labels(AGENT).inc()
-
-    return ctx.app.agent(topic, name=AGENT)(monitor)
+    async def write(self, batch: list[Item[DeadLetter]]) -> list[Result]:
+        topic = self.ctx.topic("deadletter").get_topic_name()
+        for item in batch:
+            reason = header(item.record.headers, "paystream-reason") or item.value.reason
+            metrics.DEAD_LETTERS.labels(topic, reason).inc()
+        return [DELIVERED] * len(batch)

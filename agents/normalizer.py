@@ -1,77 +1,46 @@
-"""Stream agent: raw PayTrace records -> canonical payments, re-emitted only on state change.
+"""Stream flow: raw PayTrace records -> canonical payments, re-emitted only on state change.
 
 The dedupe table remembers a state only after the payment carrying it is acknowledged by
-Kafka, so a crash can cause a re-emit (harmless: sinks are idempotent) but never a loss,
-whichever processing guarantee the worker runs with.
+Kafka (the runtime's ``batch_done``), so a crash can cause a re-emit (harmless: sinks are
+idempotent) but never a loss, whichever processing guarantee the worker runs with.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
+from collections.abc import Sequence
 from typing import Any
 
-import faust
-from pydantic import ValidationError
-
-from agents.context import PipelineContext
-from agents.deadletter import dead_letter, from_event
-from schemas.payment import Payment
 from schemas.raw import RawPayTraceTransaction
-from stream import metrics
+from stream.runtime.outcomes import Ignored, Rejected
+from stream.runtime.processor import Emit, StreamProcessor
+from stream.runtime.records import Incoming
 from stream.transform import InvalidRecord, to_payment
 
-AGENT = "payment_normalizer"
-BATCH = 500
 
+class PaymentNormalizer(StreamProcessor[RawPayTraceTransaction]):
+    model = RawPayTraceTransaction
 
-def register(ctx: PipelineContext) -> Any:
-    # use_partitioner: the changelog partition follows the key, as the payments topic does,
-    # so the table can be written after a batch rather than inside each event's context.
-    # Raw byte keys, as on the topic: a JSON-quoted key would hash to another partition.
-    state = ctx.app.Table(
-        "payment-state",
-        default=str,
-        key_type=bytes,
-        value_type=str,
-        partitions=ctx.kafka.partitions,
-        use_partitioner=True,
-    )
-    raw_topic = ctx.topic("paytrace_raw")
-    payments = ctx.topic("payments")
-    dlq = ctx.topic("deadletter")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state = self.table("payment-state")
+        self._changed: dict[str, str] = {}
 
-    async def parse(event: faust.EventT) -> Payment | None:
+    def batch_started(self) -> None:
+        self._changed = {}
+
+    async def process(self, record: Incoming, value: RawPayTraceTransaction) -> Sequence[Emit]:
         try:
-            raw = RawPayTraceTransaction.model_validate_json(event.value)
-            return to_payment(raw, ctx.mapping)
-        except (ValidationError, ValueError) as exc:
-            reason = exc.reason if isinstance(exc, InvalidRecord) else "malformed"
-            await dead_letter(dlq, agent=AGENT, reason=reason, error=str(exc), **from_event(event))
-            return None
+            payment = to_payment(value, self.ctx.mapping)
+        except InvalidRecord as exc:
+            raise Rejected(exc.reason, str(exc)) from exc
+        except ValueError as exc:  # a value the transform cannot read (a date, an amount)
+            raise Rejected("malformed", str(exc)) from exc
+        key, fingerprint = payment.transaction_id, payment.fingerprint()
+        if self._changed.get(key, self.state[key.encode()]) == fingerprint:
+            raise Ignored("state_seen")  # the poll overlap or a replay
+        self._changed[key] = fingerprint
+        return [Emit("payments", key.encode(), payment.model_dump_json().encode())]
 
-    async def normalize(stream: faust.StreamT[Any]) -> None:
-        # take_events is faust-streaming's, missing from its StreamT stub.
-        async for batch in stream.take_events(BATCH, 0.2):  # type: ignore[attr-defined]
-            started = time.perf_counter()
-            metrics.EVENTS_IN.labels(AGENT).inc(len(batch))
-            changed: dict[str, str] = {}
-            deliveries = []
-            for event in batch:
-                payment = await parse(event)
-                if payment is None:
-                    continue
-                key, fingerprint = payment.transaction_id, payment.fingerprint()
-                if changed.get(key, state[key.encode()]) == fingerprint:
-                    continue  # seen in this state already: the poll overlap or a replay
-                changed[key] = fingerprint
-                deliveries.append(
-                    await payments.send(key=key.encode(), value=payment.model_dump_json().encode())
-                )
-            await asyncio.gather(*deliveries)
-            for key, fingerprint in changed.items():
-                state[key.encode()] = fingerprint
-            metrics.EVENTS_OUT.labels(AGENT).inc(len(deliveries))
-            metrics.PROCESSING_SECONDS.labels(AGENT).observe(time.perf_counter() - started)
-
-    return ctx.app.agent(raw_topic, name=AGENT)(normalize)
+    def batch_done(self) -> None:
+        for key, fingerprint in self._changed.items():
+            self.state[key.encode()] = fingerprint

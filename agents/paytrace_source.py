@@ -6,31 +6,26 @@ PayTrace's v1 API has no webhooks, so polling is the path that cannot miss anyth
   same transaction id in later exports);
 - records go to the raw topic keyed by transaction id; a record is published again only when
   its state changed since this worker last published it (downstream dedupe is the guarantee);
-- the watermark is written to a compacted topic after the records are flushed, so a crash
-  can only cause a re-read, never a gap.
+- the runtime writes the watermark to a compacted topic after the records are acknowledged,
+  so a crash can only cause a re-read, never a gap.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
-from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
-from agents.context import PipelineContext
-from agents.kafka_position import CompactedPosition, source_producer
 from connectors.paytrace.models import ExportedTransaction, format_export_time
 from schemas.raw import RawPayTraceTransaction
 from stream import metrics
 from stream.pci import redact
-from stream.topology import WATERMARK_TOPIC, topic_name
+from stream.runtime.processor import Emit
+from stream.runtime.source import Polled, PolledSource
+from stream.topic_names import WATERMARK_TOPIC
 
-log = logging.getLogger(__name__)
-AGENT = "paytrace_poller"
 _TERMINAL = ("declin", "void", "refund")  # states after which a transaction never changes
 MAX_LOOKBACK = timedelta(days=7)
 WATERMARK_KEY = "paytrace"
@@ -57,38 +52,37 @@ def is_open(record: ExportedTransaction) -> bool:
     return record.settled is None and not any(word in status for word in _TERMINAL)
 
 
-@dataclass
-class PollResult:
-    fetched: int
-    published: int
-    watermark: Watermark
+State = tuple[str, str, str]  # status, settled, amount: what makes a record worth publishing
 
 
-class PayTracePoller:
-    def __init__(self, ctx: PipelineContext) -> None:
-        self.ctx = ctx
-        self.raw_topic = topic_name(ctx.kafka, "paytrace_raw")
-        self.watermarks = CompactedPosition(ctx, topic_name(ctx.kafka, WATERMARK_TOPIC))
-        self.zone = ctx.connectors.paytrace_settings.zone
-        self._producer: AIOKafkaProducer | None = None
-        self._watermark: Watermark | None = None
-        self._published: dict[int, tuple[str, str, str]] = {}
+def _state(record: ExportedTransaction) -> State:
+    return (record.status or "", str(record.settled or ""), str(record.amount))
 
-    async def producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            self._producer = await source_producer(self.ctx)
-        return self._producer
 
-    async def aclose(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-        await self.watermarks.aclose()
+class PayTracePoller(PolledSource[Watermark]):
+    position_topic = WATERMARK_TOPIC
+    position_model = Watermark
+    position_key = WATERMARK_KEY
+    # The watermark is read back only while we hold none: a stale one only widens the window.
+    reread_after_gap: ClassVar[bool] = False
 
-    async def load_watermark(self) -> Watermark | None:
-        """The last watermark written to the compacted topic (any worker may have written it)."""
-        self.watermarks.forget()
-        return await self.watermarks.get(WATERMARK_KEY, Watermark)
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.zone = self.ctx.connectors.paytrace_settings.zone
+        self._published: dict[int, State] = {}
+        self._sending: dict[int, State] = {}  # this poll's records, ours once acknowledged
+
+    @property
+    def interval_seconds(self) -> float:
+        return self.ctx.worker.poll_interval_seconds
+
+    def attach(self) -> None:
+        super().attach()
+        # Every worker: followers hold no watermark and leave the gauge alone.
+        self.ctx.app.timer(5.0, name="paytrace_watermark_lag")(self._lag_tick)
+
+    async def _lag_tick(self) -> None:
+        self.update_lag()
 
     def window_start(self, now: datetime, watermark: Watermark | None) -> date:
         overlap = timedelta(seconds=self.ctx.worker.poll_overlap_seconds)
@@ -102,28 +96,26 @@ class PayTracePoller:
 
     def update_lag(self) -> None:
         """Seconds since the export was last read through: grows while polling fails."""
-        if self._watermark is not None:
-            lag = datetime.now(UTC) - self._watermark.polled_through
+        if self.current is not None:
+            lag = datetime.now(UTC) - self.current.polled_through
             metrics.PAYTRACE_WATERMARK_LAG.set(lag.total_seconds())
 
-    async def poll_once(self) -> PollResult:
-        if self._watermark is None:
-            self._watermark = await self.load_watermark()
+    async def poll(self, position: Watermark | None) -> Polled[Watermark]:
         now = datetime.now(UTC)
-        start = self.window_start(now, self._watermark)
+        start = self.window_start(now, position)
         records = await self.ctx.connectors.paytrace().export_by_date_range(
             start, now.astimezone(self.zone).date()
         )
-        producer = await self.producer()
-        published = 0
-        newest = self._watermark.created_through if self._watermark else None
+        out: list[Emit] = []
+        self._sending = {}
+        newest = position.created_through if position else None
         oldest_open: datetime | None = None
         for record in records:
             created = record.created.at.replace(tzinfo=self.zone)
             newest = created if newest is None else max(newest, created)
             if is_open(record):
                 oldest_open = created if oldest_open is None else min(oldest_open, created)
-            state = (record.status or "", str(record.settled or ""), str(record.amount))
+            state = _state(record)
             if self._published.get(record.transaction_id) == state:
                 continue
             raw = RawPayTraceTransaction(
@@ -132,22 +124,22 @@ class PayTracePoller:
                 merchant_timezone=str(self.zone),
                 record=record_payload(record),
             )
-            await producer.send(
-                self.raw_topic,
-                key=str(record.transaction_id).encode(),
-                value=orjson.dumps(raw.model_dump(mode="json")),
-            )
-            self._published[record.transaction_id] = state
-            published += 1
-        await producer.flush()
+            # The key is PayTrace's numeric id, never free text.
+            key = str(record.transaction_id).encode()
+            out.append(Emit("paytrace_raw", key, orjson.dumps(raw.model_dump(mode="json"))))
+            self._sending[record.transaction_id] = state
         watermark = Watermark(
             polled_through=now, created_through=newest or now, oldest_open=oldest_open
         )
-        await self.watermarks.put(WATERMARK_KEY, watermark)
-        self._watermark = watermark
+        return Polled(records=out, position=watermark, fetched=len(records))
+
+    def committed(self, polled: Polled[Watermark]) -> None:
+        # Only acknowledged records count as published: a failed poll publishes them again.
+        self._published.update(self._sending)
+        self._sending = {}
         if len(self._published) > 200_000:  # bounded memory; a re-publish is harmless
             self._published.clear()
-        metrics.EVENTS_IN.labels(AGENT).inc(len(records))
-        metrics.EVENTS_OUT.labels(AGENT).inc(published)
         metrics.PAYTRACE_WATERMARK_LAG.set(0.0)
-        return PollResult(len(records), published, watermark)
+
+    def polling_failed(self) -> None:
+        self.update_lag()

@@ -1,52 +1,55 @@
-"""Sink agent: canonical payments -> Sage Pro payments and journal entries.
+"""Sink flow: canonical payments -> Sage Pro payments and journal entries.
 
 Postings are idempotent by reference (PaymentReference / journal Reference), so a replay after
-a crash re-posts nothing. Everything is validated before the first call for a record. A record
-replayed for Salesforce only (header ``paystream-replay-sink: salesforce``) is acknowledged
-without a call.
+a crash re-posts nothing. What the record itself carries (a refund's original id, the GL
+accounts its postings name) is checked before the first write. The runtime writes each key's
+payments in order (a later state builds on the earlier postings) and keys concurrently.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
-import faust
-from pydantic import ValidationError
-
-from agents.context import PipelineContext
-from agents.deadletter import dead_letter, from_event
-from agents.delivery import until_delivered
 from agents.paytrace_source import record_payload
-from connectors.base.errors import Action, ConnectorError
+from connectors.base.errors import RecordError
 from connectors.sagepro.backend import SageProBackend
+from connectors.sagepro.gl_accounts import ChartOfAccounts
 from connectors.sagepro.models import Customer
 from connectors.sagepro.models import PaymentStatus as SageStatus
-from schemas.payment import Payment
+from schemas.payment import Payment, PaymentType
 from schemas.raw import RawPayTraceTransaction
-from stream import metrics
-from stream.replay_plan import sink_skips
+from stream.runtime.outcomes import Rejected
+from stream.runtime.sink import BatchSink, Item
 from stream.to_sagepro import Posting, journal_entry, plan
 from stream.transform import InvalidRecord, to_payment
 
-AGENT = "sagepro_payment_sink"
-SINK = "sagepro"  # the name `paystream replay payments --sink` uses
-CONCURRENCY = 8
+INVOICE_CACHE_SIZE = 10_000
+MAX_ID_DIGITS = 18  # PayTrace ids are 64-bit integers; more digits is not an id
 
 
-class UnknownGLAccount(ValueError):
-    pass
+def original_id(payment: Payment) -> str | None:
+    """A refund's original transaction id, checked: it reaches a PayTrace call, so text that
+    is not a plain id ("abc", blanks, a path) is the record's fault, not a crash."""
+    original = payment.original_transaction_id
+    if payment.type is not PaymentType.REFUND or original is None:
+        return None
+    if not (original.isascii() and original.isdigit() and len(original) <= MAX_ID_DIGITS):
+        raise Rejected(
+            "invalid_original_id",
+            f"refund {payment.transaction_id}: original transaction id {original[:40]!r} "
+            "is not a PayTrace transaction id",
+        )
+    return original
 
 
-class SageProWriter:
-    """Posts one payment's postings; knows the chart of accounts and fallback customer."""
+class SageProPaymentSink(BatchSink[Payment]):
+    model = Payment
 
-    def __init__(self, ctx: PipelineContext) -> None:
-        self.ctx = ctx
-        self._gl_accounts: set[str] | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chart = ChartOfAccounts(self.ctx.connectors.sagepro)
         self._unmatched_ready = False
         self._invoice_customers: OrderedDict[str, str] = OrderedDict()
 
@@ -54,37 +57,22 @@ class SageProWriter:
     def sage(self) -> SageProBackend:
         return self.ctx.connectors.sagepro()
 
-    async def gl_accounts(self) -> set[str]:
-        if self._gl_accounts is None:
-            accounts = await self.sage.get_gl_accounts()
-            self._gl_accounts = {a.gl_account_id for a in accounts if a.active}
-        return self._gl_accounts
+    @property
+    def unapplied_account(self) -> str:
+        return self.ctx.mapping.sagepro.gl_accounts["on_account"].credit
 
-    async def invoice_customer(self, invoice_id: str) -> str | None:
-        """The invoice's customer, or None when Sage Pro has no such invoice."""
-        if invoice_id in self._invoice_customers:
-            return self._invoice_customers[invoice_id]
-        invoice = await self.sage.get_invoice(invoice_id)
-        if invoice is None:
-            return None  # not cached: the invoice may be created later
-        self._invoice_customers[invoice_id] = invoice.customer_id
-        if len(self._invoice_customers) > 10_000:
-            self._invoice_customers.popitem(last=False)
-        return invoice.customer_id
+    async def write_one(self, item: Item[Payment]) -> None:
+        await self.post(item.value)
 
-    async def customer_for(self, payment: Payment) -> str:
-        vault_id = payment.references.erp_customer_id
-        if vault_id and await self.sage.get_customer(vault_id) is not None:
-            return vault_id
-        fallback = self.ctx.mapping.sagepro.unmatched_customer_id
-        if not self._unmatched_ready:
-            existing = await self.sage.get_customer(fallback)
-            if existing is None:
-                await self.sage.create_customer(
-                    Customer(customer_id=fallback, name="Unmatched PayTrace payments")
-                )
-            self._unmatched_ready = True
-        return fallback
+    async def post(self, payment: Payment, *, fetch_original: bool = True) -> None:
+        original = original_id(payment)
+        for posting in await self.postings(payment):
+            if fetch_original and original is not None:
+                await self.original_posted(posting, original)
+            stored = await self.sage.post_payment(posting.payment)
+            if posting.rule is not None:
+                entry = journal_entry(stored, posting.rule, self.unapplied_account)
+                await self.sage.post_journal_entry(entry)
 
     async def postings(self, payment: Payment) -> list[Posting]:
         invoice_id = payment.references.erp_invoice_id
@@ -96,108 +84,68 @@ class SageProWriter:
             customer_id=customer,
             invoice_id=invoice_id if invoice_customer is not None else None,
         )
-        known = await self.gl_accounts()
-        for posting in postings:
-            missing = posting.accounts(self.unapplied_account) - known
-            if missing:
-                raise UnknownGLAccount(f"GL account(s) {', '.join(sorted(missing))} do not exist")
+        # Every account before the first posting: a wrong mapping parks the record whole.
+        accounts = {a for p in postings for a in p.accounts(self.unapplied_account)}
+        if accounts:
+            await self.chart.require(accounts)
         return postings
 
-    @property
-    def unapplied_account(self) -> str:
-        return self.ctx.mapping.sagepro.gl_accounts["on_account"].credit
+    async def invoice_customer(self, invoice_id: str) -> str | None:
+        """The invoice's customer, or None when Sage Pro has no such invoice."""
+        if invoice_id in self._invoice_customers:
+            return self._invoice_customers[invoice_id]
+        invoice = await self.sage.get_invoice(invoice_id)
+        if invoice is None:
+            return None  # not cached: the invoice may be created later
+        self._invoice_customers[invoice_id] = invoice.customer_id
+        if len(self._invoice_customers) > INVOICE_CACHE_SIZE:
+            self._invoice_customers.popitem(last=False)
+        return invoice.customer_id
 
-    async def original_posted(self, posting: Posting) -> None:
+    async def customer_for(self, payment: Payment) -> str:
+        vault_id = payment.references.erp_customer_id
+        if vault_id and await self.sage.get_customer(vault_id) is not None:
+            return vault_id
+        fallback = self.ctx.mapping.sagepro.unmatched_customer_id
+        if not self._unmatched_ready:
+            if await self.sage.get_customer(fallback) is None:
+                await self.sage.create_customer(
+                    Customer(customer_id=fallback, name="Unmatched PayTrace payments")
+                )
+            self._unmatched_ready = True
+        return fallback
+
+    async def original_posted(self, posting: Posting, original: str) -> None:
         """A refund names its sale, which travels on another key and may not be posted yet.
 
-        Waiting for it would stall this agent (and with it the sale's own partition), so the
+        Waiting for it would stall this flow (and with it the sale's own partition), so the
         sale is fetched from PayTrace, the source of truth, and posted first. Its own event
-        finds it there later: an idempotent no-op.
+        finds it there later: an idempotent no-op. PayTrace being down raises its Retriable
+        error: the runtime holds or, past the retry budget, dead-letters the refund.
         """
-        original = posting.payment.original_payment_reference
-        if posting.payment.payment_status is not SageStatus.REFUNDED or not original:
+        if posting.payment.payment_status is not SageStatus.REFUNDED:
             return
         if await self.sage.get_payment(original) is not None:
             return
-        record = await self.ctx.connectors.paytrace().export_by_id(int(original))
+        record = await self.ctx.connectors.paytrace().export_by_id(original)
         if record is None:
-            raise ConnectorError(
+            raise RecordError(
                 f"refund {posting.payment.payment_reference}: PayTrace has no transaction "
                 f"{original} to refund",
                 system="paytrace",
                 code="ORIGINAL_NOT_FOUND",
-                action=Action.DEAD_LETTER,
             )
-        raw = RawPayTraceTransaction(
-            source="poll",
-            fetched_at=datetime.now(UTC),
-            merchant_timezone=str(self.ctx.connectors.paytrace_settings.zone),
-            record=record_payload(record),
-        )
-        await self.write(to_payment(raw, self.ctx.mapping))
-
-    async def write(self, payment: Payment) -> None:
-        for posting in await self.postings(payment):
-            await self.original_posted(posting)
-            stored = await self.sage.post_payment(posting.payment)
-            if posting.rule is not None:
-                entry = journal_entry(stored, posting.rule, self.unapplied_account)
-                await self.sage.post_journal_entry(entry)
-
-
-def register(ctx: PipelineContext) -> Any:
-    writer = SageProWriter(ctx)
-    dlq = ctx.topic("deadletter")
-    limit = asyncio.Semaphore(CONCURRENCY)
-
-    async def handle(events: list[faust.EventT]) -> None:
-        """One key's events in order (later states depend on earlier postings)."""
-        for event in events:
-            async with limit:
-                await handle_one(event)
-
-    async def handle_one(event: faust.EventT) -> None:
-        metrics.EVENTS_IN.labels(AGENT).inc()
-        if sink_skips(SINK, event.headers):
-            return  # replayed for Salesforce only: acknowledged with the batch, no call
         try:
-            payment = Payment.model_validate_json(event.value)
-            await until_delivered(
-                lambda: writer.write(payment), agent=AGENT, what=f"payment {payment.transaction_id}"
+            raw = RawPayTraceTransaction(
+                source="poll",
+                fetched_at=datetime.now(UTC),
+                merchant_timezone=str(self.ctx.connectors.paytrace_settings.zone),
+                record=record_payload(record),
             )
-        except ValidationError as exc:
-            await dead_letter(
-                dlq, agent=AGENT, reason="malformed", error=str(exc), **from_event(event)
-            )
-        except UnknownGLAccount as exc:
-            await dead_letter(
-                dlq, agent=AGENT, reason="unknown_gl_account", error=str(exc), **from_event(event)
-            )
+            sale = to_payment(raw, self.ctx.mapping)
         except InvalidRecord as exc:  # the refunded sale, fetched from PayTrace, was unusable
-            await dead_letter(
-                dlq, agent=AGENT, reason=exc.reason, error=str(exc), **from_event(event)
-            )
-        except ConnectorError as exc:
-            if exc.action is Action.IDEMPOTENT_SUCCESS:
-                metrics.EVENTS_OUT.labels(AGENT).inc()
-                return
-            await dead_letter(
-                dlq, agent=AGENT, reason=exc.reason, error=str(exc), **from_event(event)
-            )
-        else:
-            metrics.EVENTS_OUT.labels(AGENT).inc()
-
-    async def sink(stream: faust.StreamT[Any]) -> None:
-        # take_events is faust-streaming's, missing from its StreamT stub.
-        async for batch in stream.take_events(  # type: ignore[attr-defined]
-            ctx.worker.sink_batch_size, ctx.worker.sink_batch_seconds
-        ):
-            started = time.perf_counter()
-            metrics.SINK_BATCH_SIZE.labels(AGENT).observe(len(batch))
-            by_key: dict[bytes | None, list[faust.EventT]] = {}
-            for event in batch:
-                by_key.setdefault(event.key, []).append(event)
-            await asyncio.gather(*(handle(events) for events in by_key.values()))
-            metrics.PROCESSING_SECONDS.labels(AGENT).observe(time.perf_counter() - started)
-
-    return ctx.app.agent(ctx.topic("payments"), name=AGENT)(sink)
+            raise Rejected(exc.reason, f"original {original} of this refund: {exc}") from exc
+        except ValueError as exc:
+            raise Rejected("malformed", f"original {original} of this refund: {exc}") from exc
+        # Not its own original in turn: a loop of refunds in PayTrace's data ends here.
+        await self.post(sale, fetch_original=False)

@@ -13,24 +13,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
-from agents.context import PipelineContext
-from agents.kafka_position import CompactedPosition, source_producer
-from connectors.salesforce.pubsub import PubSubSubscriber, ReplayIdExpired, change_event_topic
-from connectors.salesforce.pubsub.events import ReceivedEvent
+from connectors.salesforce.ids import is_valid_id
+from connectors.salesforce.pubsub.client import PubSubSubscriber
+from connectors.salesforce.pubsub.errors import ReplayIdExpired
+from connectors.salesforce.pubsub.events import ReceivedEvent, change_event_topic
 from connectors.salesforce.soql import literal
 from schemas.collection import SalesforceChange
-from stream import metrics
-from stream.topology import CDC_POSITION_TOPIC, topic_name
+from stream.pci import redact_change
+from stream.runtime.processor import Emit
+from stream.runtime.source import Source
+from stream.topic_names import CDC_POSITION_TOPIC
 
 log = logging.getLogger(__name__)
-AGENT = "salesforce_cdc_source"
 RESYNC_MARGIN = timedelta(minutes=5)
 RESYNC_SETTLE_SECONDS = 2.0
 
@@ -60,23 +62,38 @@ def change_record(event: ReceivedEvent) -> SalesforceChange:
     )
 
 
-class SalesforceCdcSource:
-    def __init__(self, ctx: PipelineContext) -> None:
-        self.ctx = ctx
-        self.cdc_topic = topic_name(ctx.kafka, "salesforce_cdc")
-        self.positions = CompactedPosition(ctx, topic_name(ctx.kafka, CDC_POSITION_TOPIC))
-        self.objects = sorted({t.object for t in ctx.mapping.collection.triggers})
-        self._producer: AIOKafkaProducer | None = None
+def change_key(change: SalesforceChange) -> bytes:
+    """The record id when it is one (a record's changes share a partition); else a hash,
+    never free text."""
+    first = change.record_ids[0] if change.record_ids else change.replay_id
+    if is_valid_id(first):
+        return first.encode()
+    return hashlib.sha256(first.encode()).hexdigest().encode()
+
+
+class SalesforceCdcSource(Source):
+    """Long-lived subscriptions, not a poll: its own 1 s timer keeps them running while this
+    worker leads; the runtime's ``commit`` publishes and checkpoints."""
+
+    position_topic = CDC_POSITION_TOPIC
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.objects = sorted({t.object for t in self.ctx.mapping.collection.triggers})
         self._subscriber: PubSubSubscriber | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping: set[asyncio.Task[None]] = set()  # cancelled, finishing a checkpoint
-        self._producer_lock = asyncio.Lock()
 
-    async def producer(self) -> AIOKafkaProducer:
-        async with self._producer_lock:  # the channels start together: one producer, not two
-            if self._producer is None:
-                self._producer = await source_producer(self.ctx)
-        return self._producer
+    def enabled(self) -> bool:
+        return bool(self.ctx.mapping.collection.triggers)
+
+    def attach(self) -> None:
+        # Every worker runs the timer; only the leader keeps subscriptions. When leadership
+        # moves, the new leader resumes from the stored replay ids.
+        self.ctx.app.timer(1.0, name=self.name)(self._follow_leadership)
+
+    async def _follow_leadership(self) -> None:
+        self.ensure_running(self.ctx.app.is_leader())
 
     def subscriber(self) -> PubSubSubscriber:
         if self._subscriber is None:
@@ -93,29 +110,29 @@ class SalesforceCdcSource:
         if self._subscriber is not None:
             await self._subscriber.close()
             self._subscriber = None
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-        await self.positions.aclose()
+        await super().aclose()  # the producer and the position store
 
-    async def publish(self, changes: list[SalesforceChange]) -> None:
-        producer = await self.producer()
-        for change in changes:
-            await producer.send(
-                self.cdc_topic,
-                key=change.record_ids[0].encode() if change.record_ids else None,
-                value=orjson.dumps(change.model_dump(mode="json")),
+    @staticmethod
+    def records(changes: list[SalesforceChange]) -> list[Emit]:
+        # Free text (Description, NextStep, custom fields) can carry a typed card number.
+        safe = [redact_change(change) for change in changes]
+        return [
+            Emit(
+                "salesforce_cdc",
+                change_key(change),
+                orjson.dumps(change.model_dump(mode="json")),
             )
-        await producer.flush()
-        metrics.EVENTS_OUT.labels(AGENT).inc(len(changes))
+            for change in safe
+        ]
 
     def ensure_running(self, leader: bool) -> None:
         """Keep one subscription per channel alive while this worker leads; stop it otherwise."""
         for obj in self.objects:
             task = self._tasks.get(obj)
             if leader and (task is None or task.done()):
-                if task is not None and not task.cancelled() and task.exception():
-                    log.error("%s: %s subscription ended: %r", AGENT, obj, task.exception())
+                ended = task.exception() if task is not None and not task.cancelled() else None
+                if ended is not None:
+                    self.failed(f"{obj} subscription ended", ended)
                 self._tasks[obj] = asyncio.create_task(self.follow(obj))
             elif not leader and task is not None:
                 task.cancel()
@@ -131,24 +148,18 @@ class SalesforceCdcSource:
         position = stored or ChannelPosition()
         replay = bytes.fromhex(position.replay_id) if position.replay_id else None
         pending: list[SalesforceChange] = []
-
-        async def save() -> None:
-            if pending:
-                await self.publish(pending)
-                position.replay_id = pending[-1].replay_id
-                position.commit_timestamp = max(c.commit_timestamp for c in pending)
-                pending.clear()
-            await self.positions.put(channel, position)
+        first_arrived = 0.0  # perf_counter of the oldest pending event: the commit's latency
 
         async def checkpoint() -> None:
-            # Publishing and storing the position go together: a stop between the two would
-            # deliver the published events again after the restart.
-            saving = asyncio.ensure_future(save())
-            try:
-                await asyncio.shield(saving)
-            except asyncio.CancelledError:
-                await saving
-                raise
+            # The runtime publishes, then stores the position (shielded from a stop between).
+            ahead = position.model_copy()
+            if pending:
+                ahead.replay_id = pending[-1].replay_id
+                ahead.commit_timestamp = max(c.commit_timestamp for c in pending)
+            started = first_arrived if pending else None
+            await self.commit(channel, ahead, self.records(pending), started=started)
+            position.replay_id, position.commit_timestamp = ahead.replay_id, ahead.commit_timestamp
+            pending.clear()
 
         def keepalive(topic: str, latest: bytes) -> None:
             if not pending:  # only a quiet channel may move on to the keepalive's position
@@ -182,7 +193,8 @@ class SalesforceCdcSource:
                         return
                     await checkpoint()
                     continue
-                metrics.EVENTS_IN.labels(AGENT).inc()
+                if not pending:
+                    first_arrived = time.perf_counter()
                 pending.append(change_record(getting.result()))
                 if len(pending) >= 100:
                     await checkpoint()
@@ -198,23 +210,17 @@ class SalesforceCdcSource:
         self, obj: str, channel: str, position: ChannelPosition, exc: ReplayIdExpired
     ) -> None:
         since = datetime.fromtimestamp(position.commit_timestamp / 1000, UTC) - RESYNC_MARGIN
-        log.warning(
-            "%s: stored replay id for %s is past retention (%s); resync from %s by query",
-            AGENT,
-            channel,
-            exc.message,
-            since.isoformat(),
+        self.failed(
+            f"stored replay id for {channel} is past retention; resync from "
+            f"{since.isoformat()} by query",
+            exc,
         )
-        metrics.EVENTS_FAILED.labels(AGENT).inc()
         queried_at = int(datetime.now(UTC).timestamp() * 1000)
         changes = await self.query_changed(obj, channel, since)
-        await self.publish(changes)
-        log.warning("%s: resync of %s published %d records", AGENT, channel, len(changes))
         # Next: subscribe from the newest event, then query once more from ``queried_at``.
-        await self.positions.put(
-            channel,
-            ChannelPosition(commit_timestamp=position.commit_timestamp, resync_since=queried_at),
-        )
+        after = ChannelPosition(commit_timestamp=position.commit_timestamp, resync_since=queried_at)
+        await self.commit(channel, after, self.records(changes))
+        log.warning("%s: resync of %s published %d records", self.name, channel, len(changes))
 
     async def close_resync_gap(self, obj: str, channel: str, position: ChannelPosition) -> None:
         """With the new subscription open, what changed since the resync query is published;
@@ -222,10 +228,12 @@ class SalesforceCdcSource:
         await asyncio.sleep(RESYNC_SETTLE_SECONDS)  # let the Subscribe call reach the server
         since = datetime.fromtimestamp(position.resync_since / 1000, UTC) - RESYNC_MARGIN
         changes = await self.query_changed(obj, channel, since)
-        await self.publish(changes)
+        closed = position.model_copy(update={"resync_since": 0})
+        await self.commit(channel, closed, self.records(changes))
         position.resync_since = 0
-        await self.positions.put(channel, position)
-        log.warning("%s: resync of %s closed with %d more records", AGENT, channel, len(changes))
+        log.warning(
+            "%s: resync of %s closed with %d more records", self.name, channel, len(changes)
+        )
 
     async def query_changed(
         self, obj: str, channel: str, since: datetime

@@ -1,93 +1,76 @@
-"""Sink agent: canonical payments -> ``Payment__c`` upserts in sObject Collections of 200.
+"""Sink flow: canonical payments -> ``Payment__c`` upserts in sObject Collections of 200.
 
 Upsert by the PayTrace transaction id makes every replay harmless. A record Salesforce
-refuses is dead-lettered with its error; the rest of the batch is kept. A record replayed for
-Sage Pro only (header ``paystream-replay-sink: sagepro``) is acknowledged without a call.
+refuses is dead-lettered with its error; the rest of the batch is kept. A failure of the whole
+call (an outage, a lock) is the same for every record: the runtime holds the batch and sends it
+again (idempotent by external id).
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
-import faust
-from pydantic import ValidationError
-
-from agents.context import PipelineContext
-from agents.deadletter import dead_letter, from_event
-from agents.delivery import until_delivered
-from connectors.base.errors import Action
+from connectors.base.errors import ConnectorError, RecordError
 from connectors.salesforce.errors import record_error
 from connectors.salesforce.models import RecordResult
 from schemas.payment import Payment
-from stream import metrics
-from stream.replay_plan import sink_skips
+from stream.runtime.outcomes import DELIVERED, Failed, Rejected, Result
+from stream.runtime.sink import BatchSink, Item
 from stream.to_salesforce import payment_record
 
-AGENT = "salesforce_payment_sink"
-SINK = "salesforce"  # the name `paystream replay payments --sink` uses
 
+class SalesforcePaymentSink(BatchSink[Payment]):
+    model = Payment
 
-def register(ctx: PipelineContext) -> Any:
-    dlq = ctx.topic("deadletter")
-    sf_map = ctx.mapping.salesforce
-
-    async def upsert(records: list[dict[str, Any]]) -> list[RecordResult]:
-        results = await ctx.connectors.salesforce().upsert_collection(
+    async def upsert(self, records: list[dict[str, object]]) -> list[RecordResult]:
+        sf_map = self.ctx.mapping.salesforce
+        results = await self.ctx.connectors.salesforce().upsert_collection(
             sf_map.object, sf_map.external_id_field, records, all_or_none=False
         )
         for result in results:
             error = record_error(result)
-            if error is not None and (error.retriable or error.action is Action.FATAL):
+            if error is not None and not _belongs_to_record(error):
                 raise error  # the whole batch again: upserts by external id are idempotent
         return results
 
-    async def write(batch: list[faust.EventT]) -> None:
-        latest: dict[str, tuple[faust.EventT, Payment]] = {}
-        for event in batch:
-            metrics.EVENTS_IN.labels(AGENT).inc()
-            if sink_skips(SINK, event.headers):
-                continue  # replayed for Sage Pro only: acknowledged with the batch, no call
+    async def write(self, batch: list[Item[Payment]]) -> list[Result]:
+        # Keyed topic, in order: the last state of a transaction in the batch is current, and
+        # writing it delivers the earlier ones too.
+        latest: dict[str, int] = {}
+        for index, item in enumerate(batch):
+            latest.pop(item.value.transaction_id, None)
+            latest[item.value.transaction_id] = index
+        order = list(latest.values())
+        results: list[Result] = [DELIVERED] * len(batch)
+        records = []
+        for index in order:
             try:
-                payment = Payment.model_validate_json(event.value)
-            except ValidationError as exc:
-                await dead_letter(
-                    dlq, agent=AGENT, reason="malformed", error=str(exc), **from_event(event)
-                )
+                records.append(payment_record(batch[index].value, self.ctx.mapping))
+            except Exception as exc:
+                results[index] = Failed(exc)
+        sendable = [i for i in order if not isinstance(results[i], Failed)]
+        if not sendable:
+            return results
+        answers = await self.upsert(records)
+        for index, answer in zip(sendable, answers, strict=True):
+            if answer.success:
                 continue
-            # Keyed topic, in order: the last state of a transaction in the batch is current.
-            latest.pop(payment.transaction_id, None)
-            latest[payment.transaction_id] = (event, payment)
-        if not latest:
-            return
-        items = list(latest.values())
-        records = [payment_record(payment, ctx.mapping) for _, payment in items]
-        results = await until_delivered(
-            lambda: upsert(records), agent=AGENT, what=f"{len(records)} Payment__c upserts"
-        )
-        for (event, payment), result in zip(items, results, strict=True):
-            if result.success:
-                metrics.EVENTS_OUT.labels(AGENT).inc()
-                continue
-            error = record_error(result)
-            reason = error.reason if error else "salesforce:unknown"
+            error = record_error(answer)
+            payment = batch[index].value
             detail = str(error) if error else "record refused without an error"
-            await dead_letter(
-                dlq,
-                agent=AGENT,
-                reason=reason,
-                error=f"Payment__c {payment.transaction_id}: {detail}",
-                **from_event(event),
+            results[index] = Failed(
+                error
+                if error is not None
+                else Rejected(
+                    "salesforce:unknown", f"Payment__c {payment.transaction_id}: {detail}"
+                )
             )
+        for index, item in enumerate(batch):
+            superseded_by = latest[item.value.transaction_id]
+            if superseded_by != index and isinstance(results[superseded_by], Failed):
+                results[index] = results[superseded_by]
+        return results
 
-    async def sink(stream: faust.StreamT[Any]) -> None:
-        # take_events is faust-streaming's, missing from its StreamT stub.
-        async for batch in stream.take_events(  # type: ignore[attr-defined]
-            ctx.worker.sink_batch_size, ctx.worker.sink_batch_seconds
-        ):
-            started = time.perf_counter()
-            metrics.SINK_BATCH_SIZE.labels(AGENT).observe(len(batch))
-            await write(batch)
-            metrics.PROCESSING_SECONDS.labels(AGENT).observe(time.perf_counter() - started)
 
-    return ctx.app.agent(ctx.topic("payments"), name=AGENT)(sink)
+def _belongs_to_record(error: ConnectorError) -> bool:
+    """A record-level refusal (dead letter) rather than the whole call's problem (a lock, an
+    outage, a permission: the same for every record of the call)."""
+    return isinstance(error, RecordError)

@@ -1,4 +1,4 @@
-"""Sink agent: reconciles each PayTrace settlement batch against Salesforce and Sage Pro and
+"""Sink flow: reconciles each PayTrace settlement batch against Salesforce and Sage Pro and
 writes the outcome to both.
 
 Per batch (key: batch number), in this order:
@@ -10,50 +10,107 @@ Per batch (key: batch number), in this order:
 3. post ONE journal entry moving the net amount from the clearing account to the bank,
    Reference ``PAYTRACE-BATCH-<n>`` (idempotent in Sage Pro), unless the totals do not add up;
 4. upsert ``Settlement__c`` by batch number with counts, amounts and the status.
-Totals that do not add up also dead-letter the batch with the reason. Outages are held and
-retried (agents/delivery.py); record-level errors dead-letter. Every write is idempotent, so a
-batch seen twice changes nothing.
+Totals that do not add up also dead-letter the batch with the reason. Every write is
+idempotent, so a batch seen twice (or written again after an outage) changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
-import faust
-from pydantic import ValidationError
-
-from agents.context import PipelineContext
-from agents.deadletter import dead_letter, from_event
-from agents.delivery import until_delivered
-from connectors.base.errors import Action, ConnectorError
+from connectors.sagepro.gl_accounts import ChartOfAccounts
 from connectors.salesforce.soql import literal
 from schemas.settlement import SettlementBatch
 from stream import metrics
 from stream.reconcile import MismatchKind, Outcome, Report, reconcile
+from stream.runtime.outcomes import Rejected
+from stream.runtime.records import Incoming
+from stream.runtime.sink import BatchSink, Item
 from stream.settlement_outputs import settlement_journal_entry, settlement_record
 
 log = logging.getLogger(__name__)
-AGENT = "settlement_reconciler"
 SOQL_CHUNK = 200  # ids per query: keeps the GET URL well under Salesforce's 16 KB
 MISSING = (MismatchKind.MISSING_IN_SALESFORCE, MismatchKind.MISSING_IN_SAGEPRO)
-
-
-class UnknownGLAccount(ValueError):
-    pass
 
 
 def _decimal(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-class SettlementReconciler:
-    def __init__(self, ctx: PipelineContext) -> None:
-        self.ctx = ctx
+class SettlementReconciler(BatchSink[SettlementBatch]):
+    model = SettlementBatch
+    # Batches are independent (one key each); a few at once so one batch's recheck pause does
+    # not hold up the others, few enough to stay gentle on both APIs.
+    concurrency: ClassVar[int] = 4
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chart = ChartOfAccounts(self.ctx.connectors.sagepro)
+
+    async def write_one(self, item: Item[SettlementBatch]) -> None:
+        batch = item.value
+        report = await self.decide(batch)
+        entry = settlement_journal_entry(batch, report, self.ctx.mapping.sagepro.settlement)
+        if entry is not None:
+            await self.chart.require({line.gl_account_id for line in entry.lines})
+            await self.ctx.connectors.sagepro().post_journal_entry(entry)
+        record = settlement_record(
+            batch,
+            report,
+            entry.reference if entry is not None else None,
+            datetime.now(UTC),
+            self.ctx.mapping,
+        )
+        target = self.ctx.mapping.salesforce.settlement
+        await self.ctx.connectors.salesforce().upsert(
+            target.object, target.external_id_field, str(batch.batch_number), record
+        )
+        # Counted once the outcome is written, so a batch written again after an outage
+        # counts once; a dead-lettered batch is counted by ``dead_letter``.
+        for kind, count in report.by_kind.items():
+            metrics.SETTLEMENT_MISMATCHES.labels(kind.value).inc(count)
+        log.info(
+            "settlement batch %s: %s (%d matched, %d mismatched)",
+            batch.batch_number,
+            report.outcome.value,
+            report.matched,
+            report.mismatched,
+        )
+        if report.outcome is Outcome.TOTALS_DIFFER:
+            # Settlement__c says Totals Differ, and a person gets the batch to look at.
+            raise Rejected(
+                "settlement_totals_differ", f"batch {batch.batch_number}: {report.reason()}"
+            )
+        metrics.SETTLEMENT_BATCHES.labels(report.outcome.value).inc()
+
+    async def dead_letter(self, record: Incoming, reason: str, detail: str) -> None:
+        # Every way a batch is parked (malformed, a GL account, totals, retries) is one outcome.
+        metrics.SETTLEMENT_BATCHES.labels("dead_letter").inc()
+        await super().dead_letter(record, reason, detail)
+
+    async def decide(self, batch: SettlementBatch) -> Report:
+        report = await self.compare(batch)
+        pause = self.ctx.worker.settlement_recheck_seconds
+        if pause > 0 and any(m.kind in MISSING for m in report.mismatches):
+            log.info(
+                "settlement batch %s: %s; checking again in %.0fs",
+                batch.batch_number,
+                report.reason(3),
+                pause,
+            )
+            await asyncio.sleep(pause)
+            report = await self.compare(batch)
+        return report
+
+    async def compare(self, batch: SettlementBatch) -> Report:
+        ids = [tx.transaction_id for tx in batch.transactions]
+        return reconcile(
+            batch, await self.salesforce_amounts(ids), await self.sagepro_amounts(batch)
+        )
 
     async def salesforce_amounts(self, ids: list[str]) -> dict[str, Decimal | None]:
         """PaymentID__c -> Amount__c of the Payment__c records that exist."""
@@ -84,109 +141,3 @@ class SettlementReconciler:
             if payment is not None:
                 found[reference] = payment.amount
         return found
-
-    async def decide(self, batch: SettlementBatch) -> Report:
-        ids = [tx.transaction_id for tx in batch.transactions]
-        report = reconcile(
-            batch, await self.salesforce_amounts(ids), await self.sagepro_amounts(batch)
-        )
-        pause = self.ctx.worker.settlement_recheck_seconds
-        if pause > 0 and any(m.kind in MISSING for m in report.mismatches):
-            log.info(
-                "settlement batch %s: %s; checking again in %.0fs",
-                batch.batch_number,
-                report.reason(3),
-                pause,
-            )
-            await asyncio.sleep(pause)
-            report = reconcile(
-                batch, await self.salesforce_amounts(ids), await self.sagepro_amounts(batch)
-            )
-        return report
-
-    async def check_accounts(self, accounts: set[str]) -> None:
-        known = {
-            a.gl_account_id
-            for a in await self.ctx.connectors.sagepro().get_gl_accounts()
-            if a.active
-        }
-        missing = accounts - known
-        if missing:
-            raise UnknownGLAccount(f"GL account(s) {', '.join(sorted(missing))} do not exist")
-
-    async def process(self, batch: SettlementBatch) -> Report:
-        report = await self.decide(batch)
-        entry = settlement_journal_entry(batch, report, self.ctx.mapping.sagepro.settlement)
-        if entry is not None:
-            await self.check_accounts({line.gl_account_id for line in entry.lines})
-            await self.ctx.connectors.sagepro().post_journal_entry(entry)
-        record = settlement_record(
-            batch,
-            report,
-            entry.reference if entry is not None else None,
-            datetime.now(UTC),
-            self.ctx.mapping,
-        )
-        target = self.ctx.mapping.salesforce.settlement
-        await self.ctx.connectors.salesforce().upsert(
-            target.object, target.external_id_field, str(batch.batch_number), record
-        )
-        return report
-
-
-def _count(report: Report) -> None:
-    outcome = "dead_letter" if report.outcome is Outcome.TOTALS_DIFFER else report.outcome.value
-    metrics.SETTLEMENT_BATCHES.labels(outcome).inc()
-    for kind, count in report.by_kind.items():
-        metrics.SETTLEMENT_MISMATCHES.labels(kind.value).inc(count)
-
-
-def register(ctx: PipelineContext) -> Any:
-    reconciler = SettlementReconciler(ctx)
-    dlq = ctx.topic("deadletter")
-
-    async def park(event: faust.EventT, reason: str, error: str) -> None:
-        metrics.SETTLEMENT_BATCHES.labels("dead_letter").inc()
-        await dead_letter(dlq, agent=AGENT, reason=reason, error=error, **from_event(event))
-
-    async def handle(event: faust.EventT) -> None:
-        metrics.EVENTS_IN.labels(AGENT).inc()
-        started = time.perf_counter()
-        try:
-            batch = SettlementBatch.model_validate_json(event.value)
-            report = await until_delivered(
-                lambda: reconciler.process(batch), agent=AGENT, what=f"batch {batch.batch_number}"
-            )
-        except ValidationError as exc:
-            await park(event, "malformed", str(exc))
-        except UnknownGLAccount as exc:
-            await park(event, "unknown_gl_account", str(exc))
-        except ConnectorError as exc:
-            if exc.action is not Action.IDEMPOTENT_SUCCESS:
-                await park(event, exc.reason, str(exc))
-        else:
-            _count(report)
-            if report.outcome is Outcome.TOTALS_DIFFER:
-                await dead_letter(
-                    dlq,
-                    agent=AGENT,
-                    reason="settlement_totals_differ",
-                    error=f"batch {batch.batch_number}: {report.reason()}",
-                    **from_event(event),
-                )
-            else:
-                metrics.EVENTS_OUT.labels(AGENT).inc()
-            log.info(
-                "settlement batch %s: %s (%d matched, %d mismatched)",
-                batch.batch_number,
-                report.outcome.value,
-                report.matched,
-                report.mismatched,
-            )
-        metrics.PROCESSING_SECONDS.labels(AGENT).observe(time.perf_counter() - started)
-
-    async def sink(stream: faust.StreamT[Any]) -> None:
-        async for event in stream.events():
-            await handle(event)
-
-    return ctx.app.agent(ctx.topic("paytrace_settlements"), name=AGENT)(sink)

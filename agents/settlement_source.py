@@ -6,30 +6,28 @@ PayTrace's v1 API has no webhooks, so settlement is polled like transactions are
   local days, as the export filters them);
 - each batch goes to ``<prefix>.paytrace.settlements`` keyed by batch number, once: the
   watermark remembers the batches published in the window it will read again;
-- the watermark is written to the compacted position topic (key ``paytrace-settlements``,
-  beside the transaction poll's) after the batches are flushed, so a crash can only publish a
-  batch twice, never skip one, and the reconciler is idempotent by batch number.
+- the runtime writes the watermark to the compacted position topic (key
+  ``paytrace-settlements``, beside the transaction poll's) after the batches are acknowledged,
+  so a crash can only publish a batch twice, never skip one, and the reconciler is idempotent
+  by batch number.
 """
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import orjson
-from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, Field
 
-from agents.context import PipelineContext
-from agents.kafka_position import CompactedPosition, source_producer
 from connectors.paytrace.models import ExportedBatch
 from schemas.settlement import SettledTransaction, SettlementBatch
-from stream import metrics
-from stream.topology import WATERMARK_TOPIC, topic_name
+from stream.pci import redact
+from stream.runtime.processor import Emit
+from stream.runtime.source import Polled, PolledSource
+from stream.topic_names import WATERMARK_TOPIC
 from stream.transform import last_four_of
 
-AGENT = "settlement_poller"
 WATERMARK_KEY = "paytrace-settlements"
 MAX_LOOKBACK_DAYS = 31
 
@@ -84,55 +82,42 @@ def window_start(
     return max(start, today - timedelta(days=MAX_LOOKBACK_DAYS))
 
 
-class SettlementPoller:
-    def __init__(self, ctx: PipelineContext) -> None:
-        self.ctx = ctx
-        self.topic = topic_name(ctx.kafka, "paytrace_settlements")
-        self.positions = CompactedPosition(ctx, topic_name(ctx.kafka, WATERMARK_TOPIC))
-        self.zone = ctx.connectors.paytrace_settings.zone
-        self._producer: AIOKafkaProducer | None = None
-        self._watermark: SettlementWatermark | None = None
-        self._last_poll = 0.0  # monotonic
+def settlement_value(batch: SettlementBatch) -> bytes:
+    """The published value: free text (invoice ids) passes card-number redaction too."""
+    return orjson.dumps(redact(batch.model_dump(mode="json")))
 
-    async def aclose(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-        await self.positions.aclose()
 
-    async def watermark(self) -> SettlementWatermark | None:
-        """Ours while we kept polling; read back when another worker may have led meanwhile
-        (the timer runs on the leader only, so a gap of two intervals means we were not)."""
-        started = time.monotonic()
-        gap = started - self._last_poll
-        if self._last_poll == 0.0 or gap > 2 * self.ctx.worker.settlement_poll_interval_seconds:
-            self.positions.forget()
-            self._watermark = await self.positions.get(WATERMARK_KEY, SettlementWatermark)
-        self._last_poll = started
-        return self._watermark
+class SettlementPoller(PolledSource[SettlementWatermark]):
+    # Leader only, like the transaction poller; PayTrace settles once a day, so rarely.
+    position_topic = WATERMARK_TOPIC
+    position_model = SettlementWatermark
+    position_key = WATERMARK_KEY
 
-    async def poll_once(self) -> list[int]:
-        """Publishes the batches not published yet; returns their numbers."""
-        watermark = await self.watermark()
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.zone = self.ctx.connectors.paytrace_settings.zone
+
+    @property
+    def interval_seconds(self) -> float:
+        return self.ctx.worker.settlement_poll_interval_seconds
+
+    async def poll(self, position: SettlementWatermark | None) -> Polled[SettlementWatermark]:
+        """The batches not published yet, and the watermark that remembers them."""
         now = datetime.now(UTC)
         today = now.astimezone(self.zone).date()
         worker = self.ctx.worker
         start = window_start(
-            today, watermark, worker.initial_lookback_days, worker.settlement_overlap_days
+            today, position, worker.initial_lookback_days, worker.settlement_overlap_days
         )
         batches = await self.ctx.connectors.paytrace().export_batches(start, today)
-        metrics.EVENTS_IN.labels(AGENT).inc(len(batches))
-        done = set(watermark.published) if watermark else set()
-        fresh = [b for b in batches if b.batch_number not in done]
-        if fresh:
-            if self._producer is None:
-                self._producer = await source_producer(self.ctx)
-            for batch in fresh:
-                record = to_settlement(batch, self.zone, now)
-                await self._producer.send(
-                    self.topic, key=record.key, value=orjson.dumps(record.model_dump(mode="json"))
-                )
-            await self._producer.flush()
+        done = set(position.published) if position else set()
+        records = []
+        for batch in batches:
+            if batch.batch_number in done:
+                continue
+            record = to_settlement(batch, self.zone, now)
+            # The key is the numeric batch number, never free text.
+            records.append(Emit("paytrace_settlements", record.key, settlement_value(record)))
         # Only batches of days the next window reads again need remembering.
         next_start = today - timedelta(days=worker.settlement_overlap_days)
         keep = {
@@ -143,7 +128,4 @@ class SettlementPoller:
         watermark = SettlementWatermark(
             polled_through=now, settled_through=today, published=sorted(keep)
         )
-        await self.positions.put(WATERMARK_KEY, watermark)
-        self._watermark = watermark
-        metrics.EVENTS_OUT.labels(AGENT).inc(len(fresh))
-        return [b.batch_number for b in fresh]
+        return Polled(records=records, position=watermark, fetched=len(batches))

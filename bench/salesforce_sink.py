@@ -21,7 +21,8 @@ from bench.records import payments
 from bench.result import BenchResult, Metric, Sample, rate_metric, timed
 from connectors.base.emulator import EmulatorServer
 from connectors.salesforce.client import COLLECTION_LIMIT, SalesforceClient
-from connectors.salesforce.emulator import EmulatorConfig, create_app
+from connectors.salesforce.emulator.app import create_app
+from connectors.salesforce.emulator.config import EmulatorConfig
 from connectors.salesforce.settings import SalesforceSettings
 from stream.mapping import Mapping, load_mapping
 from stream.to_salesforce import payment_record

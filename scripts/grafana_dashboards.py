@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.charge_agent import ChargeAgent
+from agents.paytrace_source import PayTracePoller
+from stream.topic_names import TOPICS
+from stream.topology import FLOWS, flow_named
+
 OUT = Path(__file__).resolve().parent.parent / "grafana" / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 W = 'instance=~"$worker"'  # every selector is scoped to the chosen workers
@@ -252,6 +257,19 @@ def sink_panels(agent: str) -> list[Panel]:
     ]
 
 
+def flow_panels(dashboard_name: str) -> list[Panel]:
+    """Panels of every stream and sink flow the topology puts on this dashboard, in its order:
+    a new flow's panels appear without editing this script."""
+    panels: list[Panel] = []
+    for flow in FLOWS:
+        if flow.dashboard != dashboard_name or flow.kind == "source":
+            continue
+        panels.extend(agent_panels(flow.name, TOPICS[flow.reads[0]]))
+        if flow.replay_sink:  # the payment sinks: batches of up to 200
+            panels.extend(sink_panels(flow.name))
+    return panels
+
+
 def settlement_panels() -> list[Panel]:
     """PayTrace settlement reconciliation: one batch a day, so counts over the time range."""
     return [
@@ -293,7 +311,8 @@ def settlement_panels() -> list[Panel]:
 
 
 def overview() -> dict[str, Any]:
-    sinks = 'agent=~".*_sink"'
+    payment_sinks = "|".join(flow.name for flow in FLOWS if flow.replay_sink)
+    sinks = f'agent=~"{payment_sinks}"'
     dead = f'{W},topic=~"$topic"'
     budget = (
         f"1 - max(paystream_salesforce_api_requests_used{{{W}}}) / "
@@ -384,6 +403,22 @@ def overview() -> dict[str, Any]:
             "reqps",
         ),
         Panel(
+            "Ignored by design, by agent and reason / records tried again",
+            [
+                (
+                    f"sum by (agent, reason) ({rate('paystream_events_ignored_total')})",
+                    "{{agent}} ignored: {{reason}}",
+                ),
+                (
+                    f"sum by (agent) ({rate('paystream_record_retries_total')})",
+                    "{{agent}} retried",
+                ),
+            ],
+            "ops",
+            description="Records a flow left alone on purpose (own write-back, a state already "
+            "seen, a replay for the other sink), and records held for another attempt.",
+        ),
+        Panel(
             "Dead letters by topic and reason",
             [
                 (
@@ -455,7 +490,8 @@ def overview() -> dict[str, Any]:
 
 
 def paytrace() -> dict[str, Any]:
-    poller, charge = 'agent="paytrace_poller"', 'agent="charge_agent"'
+    poller = f'agent="{flow_named(PayTracePoller)}"'
+    charge = f'agent="{flow_named(ChargeAgent)}"'
     panels = [
         Panel(
             "Poll watermark lag",
@@ -483,19 +519,23 @@ def paytrace() -> dict[str, Any]:
             "ops",
         ),
         *connector_panels("paytrace"),
-        *agent_panels("payment_normalizer", "paytrace.transactions.raw"),
-        *agent_panels("settlement_reconciler", "paytrace.settlements"),
+        *flow_panels("paytrace"),
         Panel(
             "Charges by outcome",
             [
                 (
                     f"sum by (outcome) (increase(paystream_charges_total{{{W}}}{RATE}))",
                     "{{outcome}}",
-                )
+                ),
+                (
+                    f"sum by (reason) (increase(paystream_charges_refused_total{{{W}}}{RATE}))",
+                    "refused: {{reason}}",
+                ),
             ],
             "short",
             width=8,
-            description="Charge commands sent to PayTrace and what became of them.",
+            description="Charge commands sent to PayTrace and what became of them; refused: "
+            "commands Salesforce's current state did not confirm (no sale was made).",
         ),
         Panel(
             "Charge ledger keys pending / oldest pending (s)",
@@ -509,7 +549,7 @@ def paytrace() -> dict[str, Any]:
             "(the alert fires at 15 minutes).",
         ),
         Panel(
-            "charge_agent: commands in / charged out / failed",
+            f"{flow_named(ChargeAgent)}: commands in / charged out / failed",
             [
                 (f"sum({rate('paystream_events_in_total', charge)})", "in"),
                 (f"sum({rate('paystream_events_out_total', charge)})", "out"),
@@ -550,10 +590,8 @@ def salesforce() -> dict[str, Any]:
             "short",
             width=16,
         ),
-        *agent_panels("salesforce_payment_sink", "payments"),
-        *sink_panels("salesforce_payment_sink"),
+        *flow_panels("salesforce"),
         *connector_panels("salesforce"),
-        *agent_panels("charge_trigger", "salesforce.cdc"),
     ]
     return dashboard(
         "paystream-salesforce",
@@ -565,8 +603,7 @@ def salesforce() -> dict[str, Any]:
 
 def sagepro() -> dict[str, Any]:
     panels = [
-        *agent_panels("sagepro_payment_sink", "payments"),
-        *sink_panels("sagepro_payment_sink"),
+        *flow_panels("sagepro"),
         *connector_panels("sagepro"),
     ]
     return dashboard(

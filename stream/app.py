@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from stream import faust_fixes, group_offsets, stall_watchdog
+from stream import faust_fixes, group_offsets, health, stall_watchdog
 from stream.kafka import faust_credentials
 from stream.settings import KafkaSettings, WorkerSettings
 
@@ -37,7 +37,9 @@ def create_app(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> 
         autodiscover=False,
         stream_wait_empty=False,
     )
+    # /health, and a worker that cannot consume stops for its supervisor to restart it.
+    liveness = health.install(app, worker.liveness_timeout_seconds)
     if worker.stall_check_seconds > 0:
         offsets = group_offsets.for_app(app, kafka, bootstrap)
-        stall_watchdog.install(app, offsets, worker.stall_check_seconds)
+        stall_watchdog.install(app, offsets, worker.stall_check_seconds, liveness)
     return app

@@ -37,7 +37,22 @@ class System(StrEnum):
 
 @app.command()
 def worker() -> None:
-    """Run one pipeline worker (settings from PAYSTREAM_* or PAYSTREAM_CONFIG)."""
+    """Run one pipeline worker (settings from PAYSTREAM_*, PAYSTREAM_SECRETS_DIR or
+    PAYSTREAM_CONFIG)."""
+    from connectors.base.settings import SettingsProblem, require_all
+    from connectors.paytrace.settings import PayTraceSettings
+    from connectors.sagepro.settings import SageProSettings
+    from connectors.salesforce.settings import SalesforceSettings
+    from stream.settings import WorkerSettings
+
+    try:
+        # Before anything starts: every missing setting of every system in one line.
+        require_all(
+            KafkaSettings, WorkerSettings, PayTraceSettings, SalesforceSettings, SageProSettings
+        )
+    except SettingsProblem as exc:
+        typer.echo(f"paystream: {exc}", err=True)
+        raise typer.Exit(2) from None
     from stream.worker import run_worker
 
     raise typer.Exit(run_worker())
@@ -97,24 +112,27 @@ def emulate(
     port: Annotated[int, typer.Option(help="port (with 'all': the first of three)")] = 0,
     host: str = "127.0.0.1",
     data_dir: Annotated[Path | None, typer.Option(help="keep state here")] = None,
-    username: Annotated[str, typer.Option(help="PayTrace username")] = "demo",
-    password: Annotated[str, typer.Option(help="PayTrace password")] = "demo-password",
-    client_id: Annotated[str, typer.Option(help="Salesforce client id")] = "paystream-demo",
-    client_secret: Annotated[str, typer.Option(help="Salesforce client secret")] = "demo-secret",
-    api_key: Annotated[str, typer.Option(help="Sage Pro API key")] = "demo-sage-key",
+    username: Annotated[str | None, typer.Option(help="PayTrace username")] = None,
+    password: Annotated[str | None, typer.Option(help="PayTrace password")] = None,
+    client_id: Annotated[str | None, typer.Option(help="Salesforce client id")] = None,
+    client_secret: Annotated[str | None, typer.Option(help="Salesforce client secret")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Sage Pro API key")] = None,
     pubsub_port: Annotated[int, typer.Option(help="Salesforce Pub/Sub API (gRPC) port")] = 0,
     cdc_retention_hours: Annotated[
         float, typer.Option(help="Salesforce change-event retention (tests: tiny)")
     ] = 72,
 ) -> None:
     """Run emulators of the real APIs in the foreground and print where they are."""
+    from stream import sandbox as values  # the one home of sandbox credentials
     from stream.sandbox import SYSTEMS, SandboxConfig, start_sandbox
 
     systems = SYSTEMS if system is System.all else (system.value,)
     config = SandboxConfig(host=host, data_dir=data_dir)
-    config.paytrace.username, config.paytrace.password = username, password
-    config.salesforce.client_id, config.salesforce.client_secret = client_id, client_secret
-    config.sagepro.api_key = api_key
+    config.paytrace.username = username or values.PAYTRACE_USERNAME
+    config.paytrace.password = password or values.PAYTRACE_PASSWORD
+    config.salesforce.client_id = client_id or values.SALESFORCE_CLIENT_ID
+    config.salesforce.client_secret = client_secret or values.SALESFORCE_CLIENT_SECRET
+    config.sagepro.api_key = api_key or values.SAGEPRO_API_KEY
     config.salesforce.change_event_retention_hours = cdc_retention_hours
     if port:
         config.ports = {name: port + index for index, name in enumerate(systems)}
@@ -278,6 +296,9 @@ def replay_deadletters(
 
 
 def main() -> None:
+    from stream import log_redaction
+
+    log_redaction.install()  # before any command logs: no card number or secret in a line
     app(prog_name="paystream")
 
 

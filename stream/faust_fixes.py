@@ -15,17 +15,33 @@
    ``getmany``: whatever it fetched but did not hand on is sought back to, so it is fetched
    again. When flow control stopped or the generation changed, a rebalance is under way and
    its recovery seeks every partition to its committed offset, so we leave those to it.
+
+3. Not Faust's: noida-db 0.2.3 can answer a JoinGroup naming the receiver the leader while
+   leaving it out of the member list (docs/measured-quirks.md). The leader then assigns only
+   the members listed, and its own SyncGroup answer is an empty assignment, ``b""``. aiokafka
+   0.14 decodes it unchecked: ``struct.error`` ("unpack requires a buffer of 2 bytes") is no
+   KafkaError, so it ends aiokafka's coordination task, and Faust (which reads the fetcher, not
+   ``getmany``) never sees it: no heartbeat, no rejoin, a worker that looks healthy and does
+   nothing. We check the assignment before aiokafka does; one it cannot decode fails this
+   join attempt and asks for another, which is what a SyncGroup error does.
+
+4. ``Stream.take_events`` acks a batch whose processing was cancelled: stream/faust_batch_acks.py.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+from aiokafka.consumer.group_coordinator import CoordinatorGroupRebalance
+from aiokafka.coordinator.protocol import ConsumerProtocol
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.types import TP
+
+from stream import faust_batch_acks
 
 log = logging.getLogger(__name__)
 _APPLIED_MARK = "_paystream_fix"
@@ -112,6 +128,39 @@ def _refetch_what_was_dropped(
     return getmany
 
 
+def decodable_assignment(assignment: bytes) -> bool:
+    """Whether aiokafka can decode a SyncGroup's member assignment."""
+    try:
+        ConsumerProtocol.ASSIGNMENT.decode(assignment)
+    except (struct.error, ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _rejoin_on_undecodable_assignment(
+    original: Callable[..., Awaitable[bytes | None]],
+) -> Callable[..., Awaitable[bytes | None]]:
+    async def _send_sync_group_request(self: Any, request: Any) -> bytes | None:
+        assignment = await original(self, request)
+        if assignment is None or decodable_assignment(assignment):
+            return assignment
+        coordinator = self._coordinator
+        log.warning(
+            "group %s generation %s gave member %s an assignment it cannot decode (%r); "
+            "joining again",
+            self.group_id,
+            coordinator.generation,
+            coordinator.member_id,
+            assignment[:16],
+        )
+        # As aiokafka does on a SyncGroup error: None fails this attempt, the loop rejoins.
+        coordinator.request_rejoin()
+        return None
+
+    setattr(_send_sync_group_request, _APPLIED_MARK, True)
+    return _send_sync_group_request
+
+
 _CONSUMER_FIXES: dict[str, Callable[[Any], Any]] = {
     "_wait_next_records": _remember_fetched,
     "getmany": _refetch_what_was_dropped,
@@ -119,6 +168,7 @@ _CONSUMER_FIXES: dict[str, Callable[[Any], Any]] = {
 
 
 def apply() -> None:
+    faust_batch_acks.apply()
     for name in ("on_recovery_completed", "_resume_streams"):
         current = getattr(Recovery, name)
         if not getattr(current, _APPLIED_MARK, False):
@@ -127,3 +177,8 @@ def apply() -> None:
         current = getattr(Consumer, name)
         if not getattr(current, _APPLIED_MARK, False):
             setattr(Consumer, name, fix(current))
+    current = CoordinatorGroupRebalance._send_sync_group_request
+    if not getattr(current, _APPLIED_MARK, False):
+        CoordinatorGroupRebalance._send_sync_group_request = _rejoin_on_undecodable_assignment(
+            current
+        )

@@ -14,6 +14,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from connectors.base.observer import set_observer
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 _LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -154,3 +156,51 @@ for _kind in SETTLEMENT_MISMATCH_KINDS:
 
 def render() -> bytes:
     return generate_latest(REGISTRY)
+
+
+class PrometheusObserver:
+    """The connectors' reports (connectors/base/observer.py) as the metrics above."""
+
+    def call(self, system: str, endpoint: str, outcome: str, seconds: float | None) -> None:
+        EXTERNAL_CALLS.labels(system, endpoint, outcome).inc()
+        if seconds is not None:
+            EXTERNAL_CALL_SECONDS.labels(system, endpoint).observe(seconds)
+
+    def retry(self, system: str, endpoint: str) -> None:
+        EXTERNAL_RETRIES.labels(system, endpoint).inc()
+
+    def throttled(self, system: str) -> None:
+        EXTERNAL_THROTTLED.labels(system).inc()
+
+    def salesforce_limits(self, used: int, limit: int) -> None:
+        SALESFORCE_API_USED.set(used)
+        SALESFORCE_API_LIMIT.set(limit)
+
+
+def install_connector_observer() -> None:
+    """Route every connector client's reports in this process to these metrics."""
+    set_observer(PrometheusObserver())
+
+
+# Importing the metrics is enough for connector calls to count (as before the observer).
+install_connector_observer()
+
+# Charge commands refused before any money moved (agents/charge_trigger.py ChargeRefused):
+# any at all means a forged command, a stale trigger or a record that changed meanwhile.
+CHARGES_REFUSED = Counter(
+    "paystream_charges_refused_total",
+    "Charge commands refused after checking Salesforce's current state, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+CHARGE_REFUSALS = (
+    "unknown_trigger",
+    "malformed_key",
+    "record_not_found",
+    "trigger_not_current",
+    "already_paid",
+    "no_amount",
+    "amount_mismatch",
+)
+for _reason in CHARGE_REFUSALS:
+    CHARGES_REFUSED.labels(_reason)

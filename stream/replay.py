@@ -19,11 +19,9 @@ from pydantic import ValidationError
 
 from schemas.deadletter import DeadLetter
 from stream.kafka import aiokafka_options
+from stream.replay_headers import REPLAY_ID_HEADER, SINK_HEADER, SINKS, replay_headers
 from stream.replay_plan import (
     ALL,
-    REPLAY_ID_HEADER,
-    SINK_HEADER,
-    SINKS,
     Record,
     Redrive,
     RedriveReport,
@@ -31,11 +29,10 @@ from stream.replay_plan import (
     ReplayReport,
     partition_range,
     plan_redrive,
-    replay_headers,
     select_latest,
 )
 from stream.settings import KafkaSettings
-from stream.topology import topic_name
+from stream.topic_names import topic_name
 
 IDLE_LIMIT_SECONDS = 30.0
 Progress = Callable[[int], None]

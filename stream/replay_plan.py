@@ -6,7 +6,7 @@ half is stream/replay.py.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -14,43 +14,18 @@ import orjson
 
 from schemas.deadletter import DeadLetter
 from stream.settings import KafkaSettings
-from stream.topology import TOPICS, topic_name
+from stream.topic_names import TOPICS, topic_name
+from stream.topology import FLOWS
 
-SINK_HEADER = "paystream-replay-sink"
-REPLAY_ID_HEADER = "paystream-replay-id"
-SINKS = ("salesforce", "sagepro")
 ALL = "all"
 # Which sink a dead letter of a sink agent goes back to (the other sink already has it).
-SINK_OF_AGENT = {"salesforce_payment_sink": "salesforce", "sagepro_payment_sink": "sagepro"}
+SINK_OF_AGENT = {flow.name: flow.replay_sink for flow in FLOWS if flow.replay_sink}
 # Topics a dead letter may go back to; commands that move money are re-requested at the source.
 REDRIVABLE = ("paytrace_raw", "payments", "salesforce_cdc")
-
-Headers = Mapping[str, bytes] | Sequence[tuple[str, bytes]]
 
 
 class ReplayError(RuntimeError):
     """The replay cannot run as asked (missing topic, partition that stopped moving)."""
-
-
-def header(headers: Headers | None, name: str) -> str | None:
-    items = headers.items() if isinstance(headers, Mapping) else (headers or ())
-    for key, value in items:
-        if key == name and value is not None:
-            return bytes(value).decode("utf-8", "replace")
-    return None
-
-
-def sink_skips(sink: str, headers: Headers | None) -> bool:
-    """True for a record replayed for the other sink only; without the header: handle it."""
-    target = header(headers, SINK_HEADER)
-    return target in SINKS and target != sink
-
-
-def replay_headers(original: Headers | None, replay_id: str, sink: str) -> list[tuple[str, bytes]]:
-    """The original headers without an earlier replay's, plus this run's."""
-    items = original.items() if isinstance(original, Mapping) else (original or ())
-    kept = [(k, bytes(v)) for k, v in items if k not in (SINK_HEADER, REPLAY_ID_HEADER)]
-    return [*kept, (SINK_HEADER, sink.encode()), (REPLAY_ID_HEADER, replay_id.encode())]
 
 
 @dataclass(frozen=True)
@@ -168,6 +143,8 @@ def refusal(letter: DeadLetter, kafka: KafkaSettings) -> str | None:
         if logical == "charge_commands":
             return "charge commands move money: request the charge again in Salesforce"
         return f"records of {letter.source_topic} are not re-driven"
+    if not letter.payload_complete:
+        return "payload was cut to bound the dead letter: re-send the original from its source"
     try:
         orjson.loads(letter.payload)
     except orjson.JSONDecodeError:

@@ -1,73 +1,28 @@
 """Worker settings: Kafka, processing and the worker's own web server.
 
-Every value comes from the environment (``PAYSTREAM_*``) or from a TOML/YAML file named by
-``PAYSTREAM_CONFIG``; the environment wins. Connector settings live beside each connector.
+Every value comes from the environment (``PAYSTREAM_*``), a secrets directory
+(``PAYSTREAM_SECRETS_DIR``) or a TOML/YAML file named by ``PAYSTREAM_CONFIG``, in that order
+(connectors/base/settings.py). Connector settings live beside each connector.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
 from pydantic import Field, SecretStr
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import SettingsConfigDict
 
-CONFIG_ENV = "PAYSTREAM_CONFIG"
+# The base lives with the connectors (they import nothing from stream/); re-exported here.
+from connectors.base.settings import CONFIG_ENV, FileBackedSettings, config_file_values
 
-
-def config_file_values(section: str | None = None) -> dict[str, Any]:
-    """Values from the file named by ``PAYSTREAM_CONFIG`` (a section of it when given)."""
-    name = os.environ.get(CONFIG_ENV)
-    if not name:
-        return {}
-    path = Path(name)
-    text = path.read_text()
-    if path.suffix == ".toml":
-        import tomllib
-
-        data: Any = tomllib.loads(text)
-    else:
-        data = yaml.safe_load(text) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    if section is None:
-        return {k: v for k, v in data.items() if not isinstance(v, dict)}
-    value = data.get(section, {})
-    return value if isinstance(value, dict) else {}
-
-
-class _FileSource(PydanticBaseSettingsSource):
-    def __init__(self, settings_cls: type[BaseSettings], section: str | None) -> None:
-        super().__init__(settings_cls)
-        self._values = config_file_values(section)
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return {k: v for k, v in self._values.items() if k in self.settings_cls.model_fields}
-
-
-class FileBackedSettings(BaseSettings):
-    """Base for every settings class: environment first, then the config file section."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        section = settings_cls.model_config.get("title")
-        return (init_settings, env_settings, _FileSource(settings_cls, section))
+__all__ = [
+    "CONFIG_ENV",
+    "FileBackedSettings",
+    "KafkaSettings",
+    "WorkerSettings",
+    "config_file_values",
+]
 
 
 class KafkaSettings(FileBackedSettings):
@@ -125,3 +80,7 @@ class WorkerSettings(FileBackedSettings):
     stall_check_seconds: float = Field(default=10.0, ge=0)
     producer_linger_ms: int = 10
     producer_max_batch_size: int = 256 * 1024
+    # A worker whose consumer is out of its group, or whose partitions do not move while they
+    # have lag, this long is stopped with a non-zero exit for its supervisor to restart
+    # (stream/health.py). 0: only /health reports it.
+    liveness_timeout_seconds: float = Field(default=120.0, ge=0)

@@ -11,7 +11,9 @@ idempotent. The check is per partition: a sink holding a record of one partition
 outage must not keep another partition stuck.
 
 It belongs to every app ``stream.app.create_app`` makes (the pipeline's and the table-recovery
-proof's alike), next to the Faust fixes in stream/faust_fixes.py.
+proof's alike), next to the Faust fixes in stream/faust_fixes.py. Each look is also reported to
+the worker's liveness (stream/health.py): a partition that reading again does not move either
+ends the worker after the liveness timeout.
 """
 
 from __future__ import annotations
@@ -26,14 +28,18 @@ from faust.types import TP
 
 from stream import metrics
 from stream.group_offsets import GroupOffsets
+from stream.health import Liveness
 
 log = logging.getLogger(__name__)
 
 
 class StallWatchdog:
-    def __init__(self, app: faust.App, offsets: GroupOffsets) -> None:
+    def __init__(
+        self, app: faust.App, offsets: GroupOffsets, liveness: Liveness | None = None
+    ) -> None:
         self.app = app
         self.offsets = offsets
+        self.liveness = liveness
         self._suspects: dict[TopicPartition, int] = {}  # partition -> committed offset seen
         self._reported_busy: set[tuple[TopicPartition, int]] = set()
 
@@ -58,6 +64,8 @@ class StallWatchdog:
     async def check(self) -> list[TopicPartition]:
         """Seek back the partitions stalled since the previous check; returns them."""
         partitions = self.assigned()
+        if self.liveness is not None:
+            self.liveness.assigned(partitions)
         if not partitions:
             self._suspects.clear()
             return []
@@ -79,6 +87,9 @@ class StallWatchdog:
                 continue
             stalled.append(tp)
         self._suspects = suspects
+        if self.liveness is not None:  # lag with nothing in progress: is it moving?
+            lagging = {tp: c for tp, c in suspects.items() if tp not in held}
+            self.liveness.partitions(lagging, partitions)
         self._reported_busy = {(tp, c) for tp, c in self._reported_busy if suspects.get(tp) == c}
         for tp in stalled:
             committed = positions[tp][0]
@@ -127,8 +138,13 @@ class StallWatchdog:
         )
 
 
-def install(app: faust.App, offsets: GroupOffsets, interval_seconds: float) -> StallWatchdog:
-    watchdog = StallWatchdog(app, offsets)
+def install(
+    app: faust.App,
+    offsets: GroupOffsets,
+    interval_seconds: float,
+    liveness: Liveness | None = None,
+) -> StallWatchdog:
+    watchdog = StallWatchdog(app, offsets, liveness)
     # Between two looks Faust must have had time to commit what it acknowledged, or a partition
     # that is merely between commits would look stuck and be read again.
     interval = max(interval_seconds, 2 * float(app.conf.broker_commit_interval))

@@ -26,6 +26,16 @@ class WorkerProcess:
         return f"http://127.0.0.1:{self.web_port}/metrics"
 
     @property
+    def health_url(self) -> str:
+        """200 while it consumes; 503 with the reasons when not (stream/health.py)."""
+        return f"http://127.0.0.1:{self.web_port}/health"
+
+    @property
+    def exit_code(self) -> int | None:
+        """None while running (or once stopped here); 1 when it stopped itself to be restarted."""
+        return self._proc.poll() if self._proc else None
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 

@@ -16,6 +16,7 @@ from connectors.sagepro.models import Payment as SagePayment
 from connectors.sagepro.models import PaymentStatus as SageStatus
 from schemas.payment import Payment, PaymentStatus, PaymentType
 from stream.mapping import GLRule, Mapping
+from stream.pci import redact_text
 
 VOID_SUFFIX = "-VOID"
 
@@ -43,7 +44,8 @@ def journal_entry(stored: SagePayment, rule: GLRule, unapplied_account: str) -> 
     applied = abs(stored.applied_amount or Decimal("0"))
     unapplied = abs(stored.unapplied_amount or Decimal("0"))
     amount = abs(stored.amount)
-    memo = stored.memo or f"payment {stored.payment_reference}"
+    # What Sage Pro stored is written again here: redacted like anything else we send.
+    memo = redact_text(stored.memo or f"payment {stored.payment_reference}")
     lines: list[JournalLine] = []
     if stored.amount >= 0:
         lines.append(JournalLine(gl_account_id=rule.debit, debit=amount, memo=memo))
@@ -58,7 +60,7 @@ def journal_entry(stored: SagePayment, rule: GLRule, unapplied_account: str) -> 
             lines.append(JournalLine(gl_account_id=unapplied_account, debit=unapplied, memo=memo))
         lines.append(JournalLine(gl_account_id=rule.credit, credit=amount, memo=memo))
     return JournalEntry(
-        reference=stored.payment_reference,
+        reference=redact_text(stored.payment_reference),
         entry_date=stored.payment_date,
         lines=lines,
         memo=memo,
@@ -77,15 +79,22 @@ def plan(
     customer_id: str,
     invoice_id: str | None,
 ) -> list[Posting]:
-    """The postings for ``payment``, in order; ``invoice_id`` None means none was found."""
+    """The postings for ``payment``, in order; ``invoice_id`` None means none was found.
+
+    Every string that reaches Sage Pro is redacted here, whatever wrote the payment.
+    """
     sage = mapping.sagepro
     day = payment.occurred_at.date()
-    ref = payment.transaction_id
+    ref = redact_text(payment.transaction_id)
+    original_ref = payment.original_transaction_id and redact_text(payment.original_transaction_id)
     wanted_invoice = payment.references.erp_invoice_id
+    customer_id = redact_text(customer_id)
+    invoice_id = invoice_id and redact_text(invoice_id)
     review = bool(wanted_invoice) and invoice_id is None
     memo = f"PayTrace {payment.type} {ref}"
     if review:
         memo += f"; invoice {wanted_invoice} not found, posted on account for review"
+    memo = redact_text(memo)  # texts are redacted whole: parts joined could read as a card
 
     def status_of(status: PaymentStatus) -> SageStatus:
         return SageStatus(sage.payment_status[status])
@@ -116,11 +125,9 @@ def plan(
             gl_account_id=rule.credit,
             payment_method_code=sage.payment_method_code,
             payment_status=status,
-            original_payment_reference=(
-                ref if status is SageStatus.VOIDED else payment.original_transaction_id
-            ),
+            original_payment_reference=ref if status is SageStatus.VOIDED else original_ref,
             needs_review=review,
-            memo=text,
+            memo=redact_text(text),
         )
         return Posting(record, rule)
 
@@ -129,7 +136,7 @@ def plan(
     if payment.type is PaymentType.REFUND:
         if payment.status is not PaymentStatus.REFUNDED:
             return []
-        text = f"refund {ref} of {payment.original_transaction_id}"
+        text = f"refund {ref} of {original_ref}"
         return [money_out(ref, status_of(PaymentStatus.REFUNDED), sage.gl_accounts["refund"], text)]
     if payment.type is PaymentType.AUTHORIZATION and payment.status is PaymentStatus.AUTHORIZED:
         return []  # nothing has moved yet

@@ -8,6 +8,7 @@ from typing import Any
 
 from schemas.payment import Payment, PaymentStatus
 from stream.mapping import Mapping, SalesforceMapping
+from stream.pci import redact_text
 
 
 def _source_value(payment: Payment, path: str) -> Any:
@@ -38,12 +39,16 @@ def _format(value: Any, path: str, sf: SalesforceMapping) -> Any:
 
 
 def payment_record(payment: Payment, mapping: Mapping) -> dict[str, Any]:
-    """The fields of one ``Payment__c`` upsert, external id included; empty values left out."""
+    """The fields of one ``Payment__c`` upsert, external id included; empty values left out.
+
+    Every string is redacted on the way out, whatever wrote the payment we were given.
+    """
     sf = mapping.salesforce
-    record: dict[str, Any] = {sf.external_id_field: payment.transaction_id}
+    record: dict[str, Any] = {sf.external_id_field: redact_text(payment.transaction_id)}
     for field_name, path in sf.fields.items():
         value = _source_value(payment, path)
         if value is None or value == "":
             continue  # never clear what someone else set in Salesforce
-        record[field_name] = _format(value, path, sf)
+        value = _format(value, path, sf)
+        record[field_name] = redact_text(value) if isinstance(value, str) else value
     return record

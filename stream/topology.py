@@ -1,4 +1,7 @@
-"""Which agent reads which topic and writes which: the whole pipeline in one place.
+"""The pipeline in one list: which flow reads which topic and writes which. This list is the
+registry: wiring, metric labels, ``replay --sink`` choices, ``paystream topology`` and the
+dashboards generator are all derived from it. Adding a flow is one class plus one entry here
+(docs/architecture.md).
 
 Rules that keep Faust's exactly_once honest here: every topic has the same partition count,
 keys are carried unchanged from topic to topic (the PayTrace transaction id), and every topic
@@ -8,78 +11,78 @@ destination partition's group).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from agents.charge_agent import ChargeAgent
+from agents.charge_trigger import ChargeTrigger
+from agents.deadletter_monitor import DeadLetterMonitor
+from agents.normalizer import PaymentNormalizer
+from agents.paytrace_source import PayTracePoller
+from agents.sagepro_sink import SageProPaymentSink
+from agents.salesforce_cdc_source import SalesforceCdcSource
+from agents.salesforce_sink import SalesforcePaymentSink
+from agents.settlement_reconciler import SettlementReconciler
+from agents.settlement_source import SettlementPoller
+from stream.runtime.spec import FlowSpec
 from stream.settings import KafkaSettings, WorkerSettings
+from stream.topic_names import (
+    CDC_POSITION_TOPIC,
+    POSITION_TOPICS,
+    TOPICS,
+    WATERMARK_TOPIC,
+    topic_name,
+)
 from stream.topics import TopicSpec, faust_internal_topics
 
+__all__ = ["FLOWS", "POSITION_TOPICS", "TABLES", "TOPICS", "WATERMARK_TOPIC", "topic_name"]
 
-@dataclass(frozen=True)
-class Flow:
-    agent: str
-    kind: str  # source | stream | sink
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
-    tables: tuple[str, ...] = ()
-
-
-# Logical topic name -> suffix after the configured prefix.
-TOPICS = {
-    "paytrace_raw": "paytrace.transactions.raw",
-    "payments": "payments",
-    "deadletter": "deadletter",
-    "salesforce_cdc": "salesforce.cdc",
-    "charge_commands": "charges.commands",
-    "paytrace_settlements": "paytrace.settlements",  # key: batch number
-}
-# compacted, written by the sources outside Faust: the transaction poll's watermark and the
-# settlement poll's (one key each)
-WATERMARK_TOPIC = "paytrace.watermark"
-CDC_POSITION_TOPIC = "salesforce.cdc.position"  # compacted: replay id per CDC channel
-POSITION_TOPICS = (WATERMARK_TOPIC, CDC_POSITION_TOPIC)  # one partition each
-TABLES = ("payment-state", "charge-ledger")
-
-FLOWS: tuple[Flow, ...] = (
-    Flow(
+FLOWS: tuple[FlowSpec, ...] = (
+    FlowSpec(
         "paytrace_poller",
-        "source",
+        PayTracePoller,
         reads=("PayTrace API: /v1/transactions/export/by_date_range",),
         writes=("paytrace_raw", WATERMARK_TOPIC),
+        dashboard="paytrace",
     ),
-    Flow(
+    FlowSpec(
         "payment_normalizer",
-        "stream",
+        PaymentNormalizer,
         reads=("paytrace_raw",),
         writes=("payments", "deadletter"),
         tables=("payment-state",),
+        dashboard="paytrace",
     ),
-    Flow(
+    FlowSpec(
         "salesforce_payment_sink",
-        "sink",
+        SalesforcePaymentSink,
         reads=("payments",),
         writes=("Salesforce: composite/sobjects Payment__c upsert", "deadletter"),
+        replay_sink="salesforce",
+        dashboard="salesforce",
     ),
-    Flow(
+    FlowSpec(
         "sagepro_payment_sink",
-        "sink",
+        SageProPaymentSink,
         reads=("payments",),
         writes=("Sage Pro: /api/payments, /api/journalentries", "deadletter"),
+        replay_sink="sagepro",
+        dashboard="sagepro",
     ),
-    Flow(
+    FlowSpec(
         "salesforce_cdc_source",
-        "source",
+        SalesforceCdcSource,
         reads=("Salesforce Pub/Sub API: /data/OpportunityChangeEvent, /data/OrderChangeEvent",),
         writes=("salesforce_cdc", CDC_POSITION_TOPIC),
+        dashboard="salesforce",
     ),
-    Flow(
+    FlowSpec(
         "charge_trigger",
-        "stream",
+        ChargeTrigger,
         reads=("salesforce_cdc",),
         writes=("charge_commands", "deadletter"),
+        dashboard="salesforce",
     ),
-    Flow(
+    FlowSpec(
         "charge_agent",
-        "sink",
+        ChargeAgent,
         reads=("charge_commands",),
         writes=(
             "PayTrace: /v1/transactions/sale/by_customer",
@@ -88,34 +91,41 @@ FLOWS: tuple[Flow, ...] = (
             "deadletter",
         ),
         tables=("charge-ledger",),
+        dashboard="paytrace",
     ),
-    Flow(
+    FlowSpec(
         "settlement_poller",
-        "source",
+        SettlementPoller,
         reads=("PayTrace API: /v1/batches/export",),
         writes=("paytrace_settlements", WATERMARK_TOPIC),
+        dashboard="paytrace",
     ),
-    Flow(
+    FlowSpec(
         "settlement_reconciler",
-        "sink",
+        SettlementReconciler,
         reads=("paytrace_settlements",),
         writes=(
             "Salesforce: Settlement__c upsert (reads Payment__c by SOQL IN)",
             "Sage Pro: /api/journalentries (reads /api/payments)",
             "deadletter",
         ),
+        dashboard="paytrace",
     ),
-    Flow(
+    FlowSpec(
         "deadletter_monitor",
-        "sink",
+        DeadLetterMonitor,
         reads=("deadletter",),
         writes=("metric paystream_dead_letters_total",),
     ),
 )
 
 
-def topic_name(kafka: KafkaSettings, logical: str) -> str:
-    return f"{kafka.topic_prefix}.{TOPICS.get(logical, logical)}"
+def flow_named(cls: type) -> str:
+    """The topology name of a flow class (one entry per class)."""
+    return next(flow.name for flow in FLOWS if flow.cls is cls)
+
+
+TABLES = tuple(table for flow in FLOWS for table in flow.tables)
 
 
 def topic_specs(kafka: KafkaSettings, worker: WorkerSettings) -> list[TopicSpec]:
@@ -137,7 +147,7 @@ def describe(kafka: KafkaSettings | None = None) -> str:
 
     lines = []
     for flow in FLOWS:
-        lines.append(f"[{flow.kind}] {flow.agent}")
+        lines.append(f"[{flow.kind}] {flow.name}")
         lines.extend(f"    <- {show(r)}" for r in flow.reads)
         lines.extend(f"    -> {show(w)}" for w in flow.writes)
         lines.extend(f"    table {t}" for t in flow.tables)

@@ -11,6 +11,7 @@ from connectors.paytrace.models import ExportedTransaction
 from schemas.payment import Payment, References
 from schemas.raw import RawPayTraceTransaction
 from stream.mapping import Mapping
+from stream.pci import redact_text
 
 _CARD_PREFIXES = (
     (re.compile(r"^4"), "VISA"),
@@ -24,6 +25,7 @@ class InvalidRecord(ValueError):
     """A source record that cannot become a payment; ``reason`` is a stable label."""
 
     def __init__(self, reason: str, detail: str) -> None:
+        detail = redact_text(detail)  # details quote input, and end up in logs and DLQs
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
@@ -45,8 +47,13 @@ def last_four_of(masked: str) -> str | None:
 
 def _references(record: ExportedTransaction, mapping: Mapping) -> References:
     found: dict[str, str] = {}
+    values: dict[str, str] = {}  # several rules read one field: redact it once
     for rule in mapping.correlation:
-        value = str(getattr(record, rule.field) or "").strip()
+        value = values.get(rule.field)
+        if value is None:
+            # Redacted before matching: a masked value is nobody's id, and no rule takes it.
+            value = redact_text(str(getattr(record, rule.field) or "").strip())
+            values[rule.field] = value
         # First matching rule per target wins. A value may name several things: a charge for
         # an Opportunity carries its id, which is also the id of the ERP invoice made for it.
         if value and rule.target not in found and rule.regex.fullmatch(value):
@@ -59,7 +66,7 @@ def _custom_fields(record: ExportedTransaction, mapping: Mapping) -> dict[str, s
     for name, rule in mapping.custom_fields.items():
         match = re.search(rule.pattern, str(getattr(record, rule.field) or ""))
         if match:
-            values[name] = match.group("value").strip()
+            values[name] = redact_text(match.group("value").strip())
     return values
 
 
@@ -84,24 +91,28 @@ def to_payment(raw: RawPayTraceTransaction, mapping: Mapping) -> Payment:
     if record.amount < 0:
         raise InvalidRecord("negative_amount", f"amount {record.amount}")
     masked = record.credit_card.masked_number if record.credit_card else ""
+    transaction_id = str(record.transaction_id)
+    original = str(record.original_transaction_id) if record.original_transaction_id else None
+    for name, value in (("transaction_id", transaction_id), ("original_transaction_id", original)):
+        # Refused, not masked: a masked id names no transaction, and keys the payments topic.
+        if value and redact_text(value) != value:
+            raise InvalidRecord("card_number_in_id", name)
     try:
         return Payment(
-            transaction_id=str(record.transaction_id),
+            transaction_id=transaction_id,
             type=kind,
             status=status,
-            source_status=record.status or "",
+            source_status=redact_text(record.status or ""),
             amount=record.amount,
             currency=mapping.currency,
             occurred_at=record.created.at,
             settled_at=record.settled,
             card_type=card_type(masked),
             last_four=last_four_of(masked),
-            customer_vault_id=record.customer_id or None,
-            original_transaction_id=(
-                str(record.original_transaction_id) if record.original_transaction_id else None
-            ),
-            approval_code=record.approval_code or None,
-            description=record.description or None,
+            customer_vault_id=redact_text(record.customer_id) or None,
+            original_transaction_id=original,
+            approval_code=redact_text(record.approval_code) or None,
+            description=redact_text(record.description) or None,
             references=_references(record, mapping),
             custom_fields=_custom_fields(record, mapping),
         )

@@ -7,7 +7,9 @@ import logging
 
 import faust
 
+from stream import log_redaction
 from stream.broker import EmbeddedBroker
+from stream.metrics import install_connector_observer
 from stream.pipeline import build
 from stream.settings import KafkaSettings, WorkerSettings
 from stream.topics import ensure_topics
@@ -23,12 +25,23 @@ def configure_logging(level: str) -> None:
     )
     for noisy in ("aiokafka", "faust.transport", "mode", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    log_redaction.install()  # card numbers and secrets never reach a log line
+
+
+class _Worker(faust.Worker):
+    """Faust's worker, with the redacting filter put back after mode replaced the root
+    logger's handlers (the record factory survives that; a handler filter does not)."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        log_redaction.install()
 
 
 def run_worker(worker: WorkerSettings | None = None, kafka: KafkaSettings | None = None) -> int:
     worker = worker or WorkerSettings()
     kafka = kafka or KafkaSettings()
     configure_logging(worker.log_level)
+    install_connector_observer()  # the connectors' calls, retries and limits as metrics
     broker: EmbeddedBroker | None = None
     bootstrap = kafka.bootstrap
     if bootstrap is None:
@@ -40,9 +53,10 @@ def run_worker(worker: WorkerSettings | None = None, kafka: KafkaSettings | None
     try:
         asyncio.run(ensure_topics(kafka, bootstrap, topic_specs(kafka, worker)))
         ctx = build(worker, kafka, bootstrap)
-        runner = faust.Worker(ctx.app, loglevel=worker.log_level, quiet=True)
+        runner = _Worker(ctx.app, loglevel=worker.log_level, quiet=True)
         try:
             runner.execute_from_commandline()
+        # 1 when it crashed, also when stream/health.py stopped it: a supervisor restarts it.
         except SystemExit as exc:
             return int(exc.code or 0)
         return 0

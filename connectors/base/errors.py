@@ -1,8 +1,9 @@
 """The error taxonomy every connector maps its API's failures onto.
 
-Each connector keeps one table (``ErrorTable``) from HTTP status / API error code to an
-``Action``; the client raises the matching ``ConnectorError``. Callers decide by ``action``
-(or ``retriable``, as aiokafka's errors do), never by parsing messages.
+Each connector keeps one table (``ErrorTable``, Airbyte CDK's status-to-resolution table) from
+HTTP status / API error code to an ``Action``; the client raises the error *type* that action
+names. Callers decide by type (or ``retriable``, as aiokafka's errors do), never by parsing
+messages and never by changing an error after it is built.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, ClassVar
 
 
 class Action(StrEnum):
@@ -31,9 +33,14 @@ class ErrorRule:
 
 
 class ConnectorError(Exception):
-    """A failed call to an external system, classified."""
+    """A failed call to an external system. The class is the consequence (Meltano SDK's
+    fatal/retriable/skippable, aiokafka's immutable ``retriable``): handlers branch on the
+    type, and nothing changes an error after it is built.
 
-    action: Action = Action.FATAL
+    Build one through a subclass, or ``error_for(action, ...)`` when a table decides.
+    """
+
+    action: ClassVar[Action] = Action.FATAL
 
     def __init__(
         self,
@@ -42,7 +49,6 @@ class ConnectorError(Exception):
         system: str,
         status: int | None = None,
         code: str | None = None,
-        action: Action | None = None,
         retry_after: float | None = None,
         fields: tuple[str, ...] = (),
     ) -> None:
@@ -51,8 +57,6 @@ class ConnectorError(Exception):
         self.system = system
         self.status = status
         self.code = code
-        if action is not None:
-            self.action = action
         self.retry_after = retry_after
         self.fields = fields
 
@@ -69,6 +73,59 @@ class ConnectorError(Exception):
         where = f" [{self.status}]" if self.status else ""
         code = f" {self.code}" if self.code else ""
         return f"{self.system}{where}{code}: {self.message}"
+
+
+class Retriable(ConnectorError):
+    """Transient (an outage, a lock, a 5xx): back off and try again; the record is kept."""
+
+    action = Action.RETRY
+
+
+class TokenExpired(Retriable):
+    """The credentials expired: re-authenticate once, then retry."""
+
+    action = Action.REFRESH_TOKEN
+
+
+class RateLimited(Retriable):
+    """Refused for a rate or quota limit: wait ``retry_after`` (when given), then retry."""
+
+    action = Action.RATE_LIMITED
+
+
+class RecordError(ConnectorError):
+    """This record cannot succeed as it stands: dead-letter it with ``reason``, go on."""
+
+    action = Action.DEAD_LETTER
+
+
+class ConfigurationError(ConnectorError):
+    """Credentials, permissions or settings are wrong: nothing will succeed until a person
+    fixes them; the worker stops with one clear line."""
+
+    action = Action.FATAL
+
+
+class AlreadyDone(ConnectorError):
+    """The other side already holds this write (an earlier, unacknowledged attempt made it).
+    Clients resolve it to a success; it never leaves a client."""
+
+    action = Action.IDEMPOTENT_SUCCESS
+
+
+ERROR_TYPES: dict[Action, type[ConnectorError]] = {
+    Action.RETRY: Retriable,
+    Action.REFRESH_TOKEN: TokenExpired,
+    Action.RATE_LIMITED: RateLimited,
+    Action.DEAD_LETTER: RecordError,
+    Action.FATAL: ConfigurationError,
+    Action.IDEMPOTENT_SUCCESS: AlreadyDone,
+}
+
+
+def error_for(action: Action, message: str, **details: Any) -> ConnectorError:
+    """The error type a table's action names, built once."""
+    return ERROR_TYPES[action](message, **details)
 
 
 class ErrorTable:
@@ -110,12 +167,12 @@ class ErrorTable:
         fields: tuple[str, ...] = (),
     ) -> ConnectorError:
         rule = self.rule(status, code)
-        return ConnectorError(
+        return error_for(
+            rule.action,
             message or rule.reason,
             system=self.system,
             status=status,
             code=code,
-            action=rule.action,
             retry_after=retry_after,
             fields=fields,
         )

@@ -1,7 +1,8 @@
-"""The shared shape of a connector client: httpx, auth with one refresh, metrics, retries.
+"""The shared shape of a connector client: httpx, auth with one refresh, observation, retries.
 
 A connector subclasses ``ApiClient`` and supplies ``authenticate`` (returns headers) and
-``classify`` (turns a failed response into a ``ConnectorError`` via its ``ErrorTable``).
+``classify`` (turns a failed response into a ``ConnectorError`` via its ``ErrorTable``). Every
+call of every client goes through ``request``: one path for auth, retries and reporting.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any, Self
 
 import httpx
 
-from connectors.base.errors import Action, ConnectorError
+from connectors.base.errors import ConnectorError, RateLimited, TokenExpired
+from connectors.base.observer import observer
 from connectors.base.retry import RetryPolicy, call_with_retry
-from stream import metrics
 
 
 class ApiClient(ABC):
@@ -56,6 +57,11 @@ class ApiClient(ABC):
     def observe(self, response: httpx.Response) -> None:  # noqa: B027 - optional hook
         """Hook for headers every response carries (e.g. Salesforce limits)."""
 
+    def token_stale(self) -> bool:
+        """True when the held token should be renewed before the next call (e.g. it is
+        about to expire). The base knows no expiry: a token lives until it is refused."""
+        return False
+
     async def invalidate_token(self) -> None:
         self._auth_headers = None
 
@@ -70,26 +76,26 @@ class ApiClient(ABC):
     ) -> httpx.Response:
         """Send with auth; re-authenticate once on an expired token; retry when retriable."""
         label = endpoint or path
-        if not retry:
+
+        async def attempt() -> httpx.Response:
             return await self._send_authenticated(method, path, label, **kwargs)
 
-        def on_retry(_: BaseException) -> None:
-            metrics.EXTERNAL_RETRIES.labels(self.system, label).inc()
+        if not retry:
+            return await attempt()
 
-        return await call_with_retry(
-            lambda: self._send_authenticated(method, path, label, **kwargs),
-            self.retry_policy,
-            on_retry,
-        )
+        def on_retry(_: BaseException) -> None:
+            observer().retry(self.system, label)
+
+        return await call_with_retry(attempt, self.retry_policy, on_retry)
 
     async def _send_authenticated(
         self, method: str, path: str, label: str, **kwargs: Any
     ) -> httpx.Response:
+        if self._auth_headers is not None and self.token_stale():
+            await self.invalidate_token()
         try:
             return await self._send_once(method, path, label, **kwargs)
-        except ConnectorError as exc:
-            if exc.action is not Action.REFRESH_TOKEN:
-                raise
+        except TokenExpired:
             await self.invalidate_token()
             return await self._send_once(method, path, label, **kwargs)
 
@@ -103,18 +109,18 @@ class ApiClient(ABC):
         try:
             response = await self._http.request(method, path, headers=headers, **options)
         except httpx.TransportError:
-            metrics.EXTERNAL_CALLS.labels(self.system, label, "transport_error").inc()
+            observer().call(self.system, label, "transport_error", time.perf_counter() - started)
             raise
-        finally:
-            metrics.EXTERNAL_CALL_SECONDS.labels(self.system, label).observe(
-                time.perf_counter() - started
-            )
+        seconds = time.perf_counter() - started
         self.observe(response)
         error = self.classify(response)
-        if error is None:
-            metrics.EXTERNAL_CALLS.labels(self.system, label, "ok").inc()
-            return response
-        metrics.EXTERNAL_CALLS.labels(self.system, label, error.action.value).inc()
-        if error.action is Action.RATE_LIMITED:
-            metrics.EXTERNAL_THROTTLED.labels(self.system).inc()
-        raise error
+        self.report(label, error, seconds)
+        if error is not None:
+            raise error
+        return response
+
+    def report(self, label: str, error: ConnectorError | None, seconds: float | None) -> None:
+        """Tell the observer how a call ended (also used for calls outside ``request``)."""
+        observer().call(self.system, label, "ok" if error is None else error.action.value, seconds)
+        if isinstance(error, RateLimited):
+            observer().throttled(self.system)

@@ -1,6 +1,6 @@
 """Retry policy for connector calls, built on tenacity.
 
-Retries transport failures and ``ConnectorError``s whose action is retriable; honours a
+Retries transport failures and ``Retriable`` errors (not an expired token: see below); honours a
 server's Retry-After; gives up after a bounded number of attempts so a sink can dead-letter
 or pause instead of spinning forever.
 """
@@ -21,7 +21,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from connectors.base.errors import Action, ConnectorError
+from connectors.base.errors import ConnectorError, Retriable, TokenExpired
 
 T = TypeVar("T")
 
@@ -34,10 +34,12 @@ class RetryPolicy(BaseModel):
 
 
 def is_retriable(exc: BaseException) -> bool:
+    if isinstance(exc, TokenExpired):
+        # Handled inside the client (one re-auth); seeing it here means the fresh token was
+        # refused too, which another attempt will not fix.
+        return False
     if isinstance(exc, ConnectorError):
-        # REFRESH_TOKEN is handled inside the client (one re-auth); seeing it here means the
-        # fresh token was refused too, which another attempt will not fix.
-        return exc.retriable and exc.action is not Action.REFRESH_TOKEN
+        return isinstance(exc, Retriable)
     return isinstance(exc, httpx.TransportError)
 
 

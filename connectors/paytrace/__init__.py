@@ -1,9 +1,7 @@
 """PayTrace (v1 JSON API): typed client, error table, settings and a local emulator.
 
 PayTrace has no webhooks; paystream ingests it by polling the transaction exports.
+
+Modules are imported by their own path (``.client``, ``.settings``...): this package
+re-exports nothing, so importing one never runs the others (no import cycles).
 """
-
-from connectors.paytrace.client import PayTraceClient
-from connectors.paytrace.settings import PayTraceSettings
-
-__all__ = ["PayTraceClient", "PayTraceSettings"]

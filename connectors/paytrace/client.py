@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from connectors.base.errors import Action, ConnectorError
+from connectors.base.errors import AlreadyDone, ConnectorError, RecordError
 from connectors.base.retry import RetryPolicy
 from connectors.paytrace.models import (
     API_DATE_FORMAT,
@@ -275,9 +275,7 @@ class PayTraceClient(PayTraceTransport):
             return await self._post(
                 "/v1/customer/create", self._with_integrator(request.api_body()), CustomerResult
             )
-        except ConnectorError as exc:
-            if exc.action is not Action.IDEMPOTENT_SUCCESS:
-                raise
+        except AlreadyDone as exc:  # resolved here: it never reaches the caller
             return CustomerResult(
                 success=True,
                 response_code=int(exc.code or 0),
@@ -341,12 +339,23 @@ class PayTraceClient(PayTraceTransport):
 
     # --- exports ---------------------------------------------------------------------------
 
-    async def export_by_id(self, transaction_id: int) -> ExportedTransaction | None:
-        """The transaction as exports show it now; None when PayTrace does not know the id."""
+    async def export_by_id(self, transaction_id: int | str) -> ExportedTransaction | None:
+        """The transaction as exports show it now; None when PayTrace does not know the id.
+
+        Ids from records arrive as text: one that is not a number is refused (RecordError,
+        ``paytrace:invalid_id``) before any call, not turned into a ValueError by ``int()``.
+        """
+        text = str(transaction_id).strip()
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
+            raise RecordError(
+                f"transaction id {text[:40]!r} is not a PayTrace transaction id",
+                system=self.system,
+                code="invalid_id",
+            )
         try:
             export = await self._post(
                 "/v1/transactions/export/by_id",
-                {"transaction_id": transaction_id},
+                {"transaction_id": int(text)},
                 TransactionExport,
             )
         except ConnectorError as exc:

@@ -1,6 +1,7 @@
 """Where PayTrace is and how to log in.
 
-From the environment (``PAYSTREAM_PAYTRACE_*``) or the config file's ``paytrace`` section.
+From the environment (``PAYSTREAM_PAYTRACE_*``), the secrets directory or the config file's
+``paytrace`` section (connectors/base/settings.py).
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from stream.settings import FileBackedSettings
+from connectors.base.settings import FileBackedSettings
 
 
 class PayTraceSettings(FileBackedSettings):
     model_config = SettingsConfigDict(env_prefix="PAYSTREAM_PAYTRACE_", title="paytrace")
 
-    base_url: str = "https://api.paytrace.com"
-    username: str = ""
-    password: SecretStr = SecretStr("")
+    # No defaults for where and who: https://api.paytrace.com in production, the sandbox's
+    # values from stream/sandbox.py elsewhere.
+    base_url: str = Field(min_length=1)
+    username: str = Field(min_length=1)
+    password: SecretStr
     integrator_id: str | None = None
     # PayTrace reports created/settled times in the merchant's local time, without an offset.
     timezone: str = "UTC"

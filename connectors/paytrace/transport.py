@@ -1,8 +1,8 @@
 """How PayTraceClient talks to PayTrace: OAuth password grant, Bearer auth, retries, parsing.
 
-Tokens are renewed ahead of their stated expiry and, on a 401 ``invalid_token``, once by the
-ApiClient base. Responses parse with the merchant zone in the validation context, so export
-times come back timezone-aware.
+Requests go through the ApiClient base's one path; tokens are renewed ahead of their stated
+expiry (``token_stale``) and, on a 401 ``invalid_token``, once by the base. Responses parse
+with the merchant zone in the validation context, so export times come back timezone-aware.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import BaseModel, SecretStr
 
-from connectors.base.errors import Action, ConnectorError
+from connectors.base.errors import ConfigurationError, ConnectorError, TokenExpired
 from connectors.base.http import ApiClient
-from connectors.base.retry import RetryPolicy, call_with_retry
+from connectors.base.retry import RetryPolicy
 from connectors.paytrace.errors import SYSTEM, classify_response
 from connectors.paytrace.models import TokenResponse
-from stream import metrics
 
 log = logging.getLogger(__name__)
 
@@ -76,22 +75,20 @@ class PayTraceTransport(ApiClient):
             "password": self._password.get_secret_value(),
         }
         started = time.perf_counter()
-        try:
-            response = await self.http.post(TOKEN_PATH, data=form)
-        finally:
-            metrics.EXTERNAL_CALL_SECONDS.labels(self.system, TOKEN_PATH).observe(
-                time.perf_counter() - started
-            )
+        response = await self.http.post(TOKEN_PATH, data=form)
         error = classify_response(response)
+        if isinstance(error, TokenExpired):
+            # A refused login is never fixed by logging in again: a new error, not a mutation.
+            error = ConfigurationError(
+                error.message,
+                system=error.system,
+                status=error.status,
+                code=error.code,
+                fields=error.fields,
+            )
+        self.report(TOKEN_PATH, error, time.perf_counter() - started)
         if error is not None:
-            # A refused login is never fixed by logging in again.
-            if error.action is Action.REFRESH_TOKEN:
-                error.action = Action.FATAL
-            metrics.EXTERNAL_CALLS.labels(self.system, TOKEN_PATH, error.action.value).inc()
-            if error.action is Action.RATE_LIMITED:
-                metrics.EXTERNAL_THROTTLED.labels(self.system).inc()
             raise error
-        metrics.EXTERNAL_CALLS.labels(self.system, TOKEN_PATH, "ok").inc()
         token = TokenResponse.model_validate_json(response.content)
         self._token_expires_at = time.monotonic() + token.expires_in - TOKEN_EXPIRY_MARGIN_SECONDS
         return {"Authorization": f"Bearer {token.access_token.get_secret_value()}"}
@@ -99,34 +96,9 @@ class PayTraceTransport(ApiClient):
     def classify(self, response: httpx.Response) -> ConnectorError | None:
         return classify_response(response)
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        endpoint: str | None = None,
-        retry: bool = True,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        """Send with auth and retries; log in again ahead of the token's stated expiry.
-
-        Retries run here, with a coroutine function: tenacity 9 treats the base class's
-        ``lambda: coroutine`` as a plain function and would neither await nor retry it.
-        """
-        label = endpoint or path
-
-        async def attempt() -> httpx.Response:
-            if self._auth_headers is not None and time.monotonic() >= self._token_expires_at:
-                await self.invalidate_token()
-            return await self._send_authenticated(method, path, label, **kwargs)
-
-        if not retry:
-            return await attempt()
-
-        def on_retry(_: BaseException) -> None:
-            metrics.EXTERNAL_RETRIES.labels(self.system, label).inc()
-
-        return await call_with_retry(attempt, self.retry_policy, on_retry)
+    def token_stale(self) -> bool:
+        # Log in again ahead of PayTrace's stated expiry; the base asks before every call.
+        return time.monotonic() >= self._token_expires_at
 
     async def _post(
         self,

@@ -1,15 +1,5 @@
-"""Sage Pro connector: our own REST contract (Sage Pro has none), client, and emulator."""
+"""Sage Pro connector: our own REST contract (Sage Pro has none), client, and emulator.
 
-from connectors.sagepro.backend import SageProBackend
-from connectors.sagepro.client import SageProRestClient
-from connectors.sagepro.errors import ERROR_TABLE, SageProError, classify_response
-from connectors.sagepro.settings import SageProSettings
-
-__all__ = [
-    "ERROR_TABLE",
-    "SageProBackend",
-    "SageProError",
-    "SageProRestClient",
-    "SageProSettings",
-    "classify_response",
-]
+Modules are imported by their own path (``.client``, ``.settings``...): this package
+re-exports nothing, so importing one never runs the others (no import cycles).
+"""

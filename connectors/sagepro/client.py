@@ -10,16 +10,16 @@ from __future__ import annotations
 import logging
 from datetime import date
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 import orjson
 from pydantic import SecretStr
 
-from connectors.base.errors import Action
+from connectors.base.errors import AlreadyDone
 from connectors.base.http import ApiClient
+from connectors.base.paths import path_segment
 from connectors.base.retry import RetryPolicy
-from connectors.sagepro.errors import SYSTEM, SageProError, classify_response
+from connectors.sagepro.errors import SYSTEM, SageProError, SageProRecordError, classify_response
 from connectors.sagepro.models import (
     CreditMemo,
     Customer,
@@ -115,10 +115,14 @@ class SageProRestClient(ApiClient):
 
     # --- generic verbs -----------------------------------------------------------------
 
+    def _item(self, collection: str, key: str) -> str:
+        """``collection/<key>``, the key one escaped segment (RecordError when unusable)."""
+        return f"{collection}/{path_segment(key, system=self.system)}"
+
     async def _get_one(self, collection: str, key: str, model: type[M]) -> M | None:
         try:
             response = await self.request(
-                "GET", f"{collection}/{quote(key, safe='')}", endpoint=f"{collection}/{{id}}"
+                "GET", self._item(collection, key), endpoint=f"{collection}/{{id}}"
             )
         except SageProError as exc:
             # Only the contract's own "not found" means absent; a bare 404 is a wrong URL.
@@ -127,19 +131,32 @@ class SageProRestClient(ApiClient):
             raise
         return model.model_validate_json(response.content)
 
-    async def _create(self, collection: str, record: M) -> M:
+    async def _create(self, collection: str, key: str | None, record: M) -> M:
+        """Create once per ``key`` (None: Sage Pro assigns it); a duplicate answers the stored
+        record, never an error."""
+        if key is not None:
+            path_segment(key, system=self.system)  # the ids the GETs accept, or none at all
         try:
             response = await self.request("POST", collection, json=record.wire())
-        except SageProError as exc:
-            if exc.action is Action.IDEMPOTENT_SUCCESS and exc.existing is not None:
-                return type(record).model_validate(exc.existing)
-            raise
+        except AlreadyDone as exc:
+            existing = getattr(exc, "existing", None)
+            if existing is not None:
+                return type(record).model_validate(existing)
+            stored = None if key is None else await self._get_one(collection, key, type(record))
+            if stored is None:  # a duplicate nobody can read back: not ours to resolve
+                raise SageProRecordError(
+                    f"{collection}: {key!r} reported as duplicate but not found",
+                    system=self.system,
+                    status=exc.status,
+                    code=exc.code,
+                ) from None
+            return stored
         return type(record).model_validate_json(response.content)
 
     async def _update(self, collection: str, key: str, changes: SageModel, model: type[M]) -> M:
         response = await self.request(
             "PUT",
-            f"{collection}/{quote(key, safe='')}",
+            self._item(collection, key),
             endpoint=f"{collection}/{{id}}",
             json=changes.model_dump(mode="json", by_alias=True, exclude_unset=True),
         )
@@ -169,7 +186,7 @@ class SageProRestClient(ApiClient):
         return await self._list("/api/customers", Customer, _params(Email=email, Name=name))
 
     async def create_customer(self, customer: Customer) -> Customer:
-        return await self._create("/api/customers", customer)
+        return await self._create("/api/customers", customer.customer_id, customer)
 
     async def update_customer(self, customer_id: str, changes: CustomerUpdate) -> Customer:
         return await self._update("/api/customers", customer_id, changes, Customer)
@@ -188,7 +205,7 @@ class SageProRestClient(ApiClient):
         return await self._list("/api/invoices", Invoice, params)
 
     async def create_invoice(self, invoice: Invoice) -> Invoice:
-        return await self._create("/api/invoices", invoice)
+        return await self._create("/api/invoices", invoice.invoice_id, invoice)
 
     async def update_invoice(self, invoice_id: str, changes: InvoiceUpdate) -> Invoice:
         return await self._update("/api/invoices", invoice_id, changes, Invoice)
@@ -204,7 +221,7 @@ class SageProRestClient(ApiClient):
         )
 
     async def create_order(self, order: Order) -> Order:
-        return await self._create("/api/orders", order)
+        return await self._create("/api/orders", order.order_number, order)
 
     async def update_order(self, order_number: str, changes: OrderUpdate) -> Order:
         return await self._update("/api/orders", order_number, changes, Order)
@@ -213,7 +230,7 @@ class SageProRestClient(ApiClient):
 
     async def post_payment(self, payment: Payment) -> Payment:
         """Post once per PaymentReference; a repeat returns the payment already stored."""
-        stored = await self._create("/api/payments", payment)
+        stored = await self._create("/api/payments", payment.payment_reference, payment)
         if (stored.amount, stored.customer_id) != (payment.amount, payment.customer_id):
             # Same reference, different money: not a retry. Still the stored one wins (the
             # ledger cannot hold two), but say so: a reconciler should look at it.
@@ -252,7 +269,7 @@ class SageProRestClient(ApiClient):
 
     async def post_journal_entry(self, entry: JournalEntry) -> JournalEntry:
         """Post once per Reference; a repeat returns the entry already stored."""
-        return await self._create("/api/journalentries", entry)
+        return await self._create("/api/journalentries", entry.reference, entry)
 
     async def get_journal_entry(self, reference: str) -> JournalEntry | None:
         return await self._get_one("/api/journalentries", reference, JournalEntry)
@@ -268,7 +285,7 @@ class SageProRestClient(ApiClient):
         return await self._list("/api/journalentries", JournalEntry, params)
 
     async def post_credit_memo(self, memo: CreditMemo) -> CreditMemo:
-        return await self._create("/api/creditmemos", memo)
+        return await self._create("/api/creditmemos", memo.reference, memo)
 
     async def get_credit_memo(self, reference: str) -> CreditMemo | None:
         return await self._get_one("/api/creditmemos", reference, CreditMemo)

@@ -12,7 +12,19 @@ from typing import Any
 import httpx
 import orjson
 
-from connectors.base.errors import Action, ConnectorError, ErrorRule, ErrorTable, parse_retry_after
+from connectors.base.errors import (
+    Action,
+    AlreadyDone,
+    ConfigurationError,
+    ConnectorError,
+    ErrorRule,
+    ErrorTable,
+    RateLimited,
+    RecordError,
+    Retriable,
+    TokenExpired,
+    parse_retry_after,
+)
 
 SYSTEM = "sagepro"
 
@@ -58,7 +70,10 @@ ERROR_TABLE = ErrorTable(
 
 
 class SageProError(ConnectorError):
-    """A classified Sage Pro failure; ``existing`` holds the stored record on a 409 duplicate."""
+    """A classified Sage Pro failure; ``existing`` holds the stored record on a 409 duplicate.
+
+    Built as one of the typed subclasses below (``classify_response``): the type is the action.
+    """
 
     def __init__(
         self,
@@ -71,6 +86,41 @@ class SageProError(ConnectorError):
         super().__init__(message, **kwargs)
         self.existing = existing
         self.details = details
+
+
+# SageProError first: its __init__ keeps the body's details; the second base gives the action.
+class SageProRetriable(SageProError, Retriable):
+    pass
+
+
+class SageProTokenExpired(SageProError, TokenExpired):
+    pass
+
+
+class SageProRateLimited(SageProError, RateLimited):
+    pass
+
+
+class SageProRecordError(SageProError, RecordError):
+    pass
+
+
+class SageProFatal(SageProError, ConfigurationError):
+    pass
+
+
+class SageProAlreadyDone(SageProError, AlreadyDone):
+    """A 409 duplicate: the client answers ``existing`` instead; it never leaves the client."""
+
+
+ERROR_TYPES: dict[Action, type[SageProError]] = {
+    Action.RETRY: SageProRetriable,
+    Action.REFRESH_TOKEN: SageProTokenExpired,
+    Action.RATE_LIMITED: SageProRateLimited,
+    Action.DEAD_LETTER: SageProRecordError,
+    Action.FATAL: SageProFatal,
+    Action.IDEMPOTENT_SUCCESS: SageProAlreadyDone,
+}
 
 
 def _error_body(response: httpx.Response) -> dict[str, Any]:
@@ -101,12 +151,11 @@ def classify_response(response: httpx.Response) -> SageProError | None:
     existing = body.get("existing")
     rule = ERROR_TABLE.rule(response.status_code, code)
     message = str(error.get("message") or rule.reason)
-    return SageProError(
+    return ERROR_TYPES[rule.action](
         message,
         system=SYSTEM,
         status=response.status_code,
         code=code,
-        action=rule.action,
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
         fields=tuple(d["field"] for d in details if d["field"]),
         existing=existing if isinstance(existing, dict) else None,

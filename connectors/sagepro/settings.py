@@ -5,14 +5,16 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from stream.settings import FileBackedSettings
+from connectors.base.settings import FileBackedSettings
 
 
 class SageProSettings(FileBackedSettings):
     model_config = SettingsConfigDict(env_prefix="PAYSTREAM_SAGEPRO_", title="sagepro")
 
-    base_url: str = "http://127.0.0.1:8083"
-    api_key: SecretStr = SecretStr("demo-sage-key")
+    # No defaults: a worker must be told where the books are and with which key
+    # (the sandbox's values live in stream/sandbox.py only).
+    base_url: str = Field(min_length=1)
+    api_key: SecretStr
     # Sent as X-Company-ID when set: one Sage Pro install can keep several companies' books.
     company_id: str | None = None
     timeout_seconds: float = Field(default=15.0, gt=0)

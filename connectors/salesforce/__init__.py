@@ -1,19 +1,5 @@
-"""Salesforce REST connector (API v62.0): settings, client, error table, models, emulator."""
+"""Salesforce REST connector (API v62.0): settings, client, error table, models, emulator.
 
-from connectors.salesforce.client import SalesforceClient, jwt_assertion
-from connectors.salesforce.errors import SALESFORCE_ERRORS, error_from_response, record_error
-from connectors.salesforce.models import ApiUsage, RecordError, RecordResult, UpsertResult
-from connectors.salesforce.settings import SalesforceSettings
-
-__all__ = [
-    "SALESFORCE_ERRORS",
-    "ApiUsage",
-    "RecordError",
-    "RecordResult",
-    "SalesforceClient",
-    "SalesforceSettings",
-    "UpsertResult",
-    "error_from_response",
-    "jwt_assertion",
-    "record_error",
-]
+Modules are imported by their own path (``.client``, ``.settings``...): this package
+re-exports nothing, so importing one never runs the others (no import cycles).
+"""

@@ -12,13 +12,14 @@ import asyncio
 import re
 import time
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import jwt
 
 from connectors.base.errors import ConnectorError
 from connectors.base.http import ApiClient
+from connectors.base.observer import observer
+from connectors.base.paths import path_segment
 from connectors.base.retry import RetryPolicy
 from connectors.salesforce.errors import SYSTEM, error_from_response, record_error
 from connectors.salesforce.models import (
@@ -30,7 +31,6 @@ from connectors.salesforce.models import (
     UpsertResult,
 )
 from connectors.salesforce.settings import SalesforceSettings
-from stream import metrics
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 COLLECTION_LIMIT = 200
@@ -100,12 +100,8 @@ class SalesforceClient(ApiClient):
         token_url = self.settings.login_url.rstrip("/") + "/services/oauth2/token"
         started = time.perf_counter()
         response = await self.http.post(token_url, data=self._token_form())
-        metrics.EXTERNAL_CALL_SECONDS.labels(self.system, "oauth2.token").observe(
-            time.perf_counter() - started
-        )
         error = error_from_response(response)
-        outcome = error.action.value if error else "ok"
-        metrics.EXTERNAL_CALLS.labels(self.system, "oauth2.token", outcome).inc()
+        self.report("oauth2.token", error, time.perf_counter() - started)
         if error is not None:
             raise error
         token = TokenResponse.model_validate(response.json())
@@ -124,14 +120,16 @@ class SalesforceClient(ApiClient):
         if match is None:
             return
         self.api_usage = ApiUsage(int(match.group(1)), int(match.group(2)))
-        metrics.SALESFORCE_API_USED.set(self.api_usage.used)
-        metrics.SALESFORCE_API_LIMIT.set(self.api_usage.limit)
+        observer().salesforce_limits(self.api_usage.used, self.api_usage.limit)
 
     # -- sObject rows ------------------------------------------------------------------------
 
+    def _path(self, *parts: str) -> str:
+        """Under the data path; each part one escaped segment (RecordError when unusable)."""
+        return self.data_path + "".join("/" + path_segment(p, system=self.system) for p in parts)
+
     def _sobject_path(self, obj: str, *parts: str) -> str:
-        tail = "".join("/" + quote(p, safe="") for p in parts)
-        return f"{self.data_path}/sobjects/{quote(obj, safe='')}{tail}"
+        return self._path("sobjects", obj, *parts)
 
     async def create(
         self, obj: str, fields: dict[str, Any], *, duplicates_are_success: bool = False
@@ -145,7 +143,7 @@ class SalesforceClient(ApiClient):
         except ConnectorError as exc:
             found = _DUPLICATE_ID.search(exc.message) if exc.code == "DUPLICATE_VALUE" else None
             if duplicates_are_success and found:
-                return found.group(1)
+                return found.group(1)  # the existing record: a success, never raised
             raise
         return SaveResult.model_validate(response.json()).id
 
@@ -228,7 +226,7 @@ class SalesforceClient(ApiClient):
                 break  # a record that can never succeed rolled the rest back: caller decides
             if not retry_next or attempt == policy.attempts - 1:
                 break
-            metrics.EXTERNAL_RETRIES.labels(self.system, "composite.sobjects.upsert").inc()
+            observer().retry(self.system, "composite.sobjects.upsert")
             await asyncio.sleep(min(policy.max_seconds, policy.initial_seconds * 2**attempt))
             pending = retry_next
         return [r for r in results if r is not None]
@@ -240,9 +238,7 @@ class SalesforceClient(ApiClient):
             "allOrNone": all_or_none,
             "records": [{"attributes": {"type": obj}, **r} for r in records],
         }
-        path = (
-            f"{self.data_path}/composite/sobjects/{quote(obj, safe='')}/{quote(ext_field, safe='')}"
-        )
+        path = self._path("composite", "sobjects", obj, ext_field)
         response = await self.request(
             "PATCH", path, endpoint="composite.sobjects.upsert", json=body
         )
@@ -256,7 +252,7 @@ class SalesforceClient(ApiClient):
 
     async def query(self, soql: str, *, keep_attributes: bool = False) -> list[dict[str, Any]]:
         """All matching records, following ``nextRecordsUrl`` (2000 per page)."""
-        page = await self._query_page(f"{self.data_path}/query", {"q": soql})
+        page = await self._query_page(self._path("query"), {"q": soql})
         records = list(page.records)
         while not page.done and page.nextRecordsUrl:
             page = await self._query_page(page.nextRecordsUrl, None)
@@ -268,5 +264,5 @@ class SalesforceClient(ApiClient):
 
     async def count(self, soql: str) -> int:
         """``totalSize`` of a ``SELECT COUNT() FROM ...`` query."""
-        page = await self._query_page(f"{self.data_path}/query", {"q": soql})
+        page = await self._query_page(self._path("query"), {"q": soql})
         return page.totalSize

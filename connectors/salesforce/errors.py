@@ -13,6 +13,7 @@ import httpx
 
 from connectors.base.errors import (
     Action,
+    AlreadyDone,
     ConnectorError,
     ErrorRule,
     ErrorTable,
@@ -92,10 +93,12 @@ def classify(
 ) -> ConnectorError:
     """The classified error; DUPLICATE_VALUE is idempotent success where the caller says so
     (e.g. a create keyed by a unique id that an earlier, unacknowledged attempt already made)."""
-    error = SALESFORCE_ERRORS.error(status, code, message, retry_after=retry_after, fields=fields)
     if duplicates_are_success and code == "DUPLICATE_VALUE":
-        error.action = Action.IDEMPOTENT_SUCCESS
-    return error
+        # Another type, built once: the table's DEAD_LETTER row is never rewritten.
+        return AlreadyDone(
+            message or "already created", system=SYSTEM, status=status, code=code, fields=fields
+        )
+    return SALESFORCE_ERRORS.error(status, code, message, retry_after=retry_after, fields=fields)
 
 
 def error_from_response(

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from stream.settings import FileBackedSettings
+from connectors.base.settings import FileBackedSettings
 
 
 class SalesforceSettings(FileBackedSettings):
     model_config = SettingsConfigDict(env_prefix="PAYSTREAM_SALESFORCE_", title="salesforce")
 
-    login_url: str = "https://login.salesforce.com"
+    # No default: https://login.salesforce.com, test.salesforce.com (a sandbox org) or the
+    # org's My Domain are all right somewhere; the emulator's lives in stream/sandbox.py.
+    login_url: str = Field(min_length=1)
     api_version: str = "v62.0"
     auth_flow: Literal["client_credentials", "jwt_bearer"] = "client_credentials"
-    client_id: str = ""
+    client_id: str = Field(min_length=1)
     client_secret: SecretStr | None = None
     username: str | None = None  # the JWT ``sub``: the integration user
     private_key_file: Path | None = None
@@ -30,6 +33,19 @@ class SalesforceSettings(FileBackedSettings):
     # Pub/Sub API (Change Data Capture): https:// = TLS, http:// = plaintext (the emulator).
     pubsub_url: str = "https://api.pubsub.salesforce.com:7443"
     pubsub_tenant_id: str | None = None  # the org id; default: read from the access token
+
+    @classmethod
+    def required_for(cls, values: Mapping[str, Any]) -> list[str]:
+        """What the chosen login flow needs besides the client id."""
+        if values.get("auth_flow", "client_credentials") == "jwt_bearer":
+            needed = ["username"]
+            if values.get("private_key") in (None, "") and values.get("private_key_file") in (
+                None,
+                "",
+            ):
+                needed.append("private_key")
+            return needed
+        return ["client_secret"]
 
     def credentials_problem(self) -> str | None:
         """What is missing for the chosen flow, or None when the settings can authenticate."""

@@ -44,8 +44,8 @@ from stream.mapping import load_mapping
 from stream.sandbox import Sandbox, SandboxConfig, start_sandbox
 from stream.settings import KafkaSettings
 from stream.supervise import WorkerProcess
+from stream.topic_names import topic_name
 from stream.topics import read_all
-from stream.topology import topic_name
 
 SEED = 20261122
 

@@ -18,24 +18,17 @@ from typing import Any
 import httpx
 
 from connectors.paytrace.client import PayTraceClient
-from connectors.paytrace.settings import PayTraceSettings
 from connectors.sagepro.client import SageProRestClient
-from connectors.sagepro.settings import SageProSettings
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.settings import SalesforceSettings
+from stream import sandbox
 from stream.broker import die_with_parent, free_port
 from stream.settings import KafkaSettings
 from stream.supervise import WorkerProcess
 from stream.topics import delete_topics, read_all
 from stream.topology import TOPICS, WATERMARK_TOPIC, topic_name
 
-CREDENTIALS = {
-    "PAYSTREAM_PAYTRACE_USERNAME": "demo",
-    "PAYSTREAM_PAYTRACE_PASSWORD": "demo-password",
-    "PAYSTREAM_SALESFORCE_CLIENT_ID": "paystream-demo",
-    "PAYSTREAM_SALESFORCE_CLIENT_SECRET": "demo-secret",
-    "PAYSTREAM_SAGEPRO_API_KEY": "demo-sage-key",
-}
+# The sandbox's values come from their one home, stream/sandbox.py.
+CREDENTIALS = sandbox.CREDENTIALS_ENV
 
 
 @dataclass
@@ -140,26 +133,17 @@ class Pipeline:
         return worker
 
     def paytrace(self) -> PayTraceClient:
-        return PayTraceClient.from_settings(
-            PayTraceSettings(
-                base_url=self.url("paytrace"), username="demo", password="demo-password"
-            )
-        )
+        return PayTraceClient.from_settings(sandbox.paytrace_settings(self.url("paytrace")))
 
     def salesforce(self) -> SalesforceClient:
         return SalesforceClient.from_settings(
-            SalesforceSettings(
-                login_url=self.url("salesforce"),
-                client_id="paystream-demo",
-                client_secret="demo-secret",
-                call_options_client="paystream-test",
+            sandbox.salesforce_settings(
+                self.url("salesforce"), call_options_client="paystream-test"
             )
         )
 
     def sagepro(self) -> SageProRestClient:
-        return SageProRestClient.from_settings(
-            SageProSettings(base_url=self.url("sagepro"), api_key="demo-sage-key")
-        )
+        return SageProRestClient.from_settings(sandbox.sagepro_settings(self.url("sagepro")))
 
     async def control(self, system: str, path: str, body: dict[str, Any] | None = None) -> Any:
         async with httpx.AsyncClient(base_url=self.url(system)) as http:

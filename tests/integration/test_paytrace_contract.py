@@ -24,7 +24,8 @@ from connectors.base.emulator import EmulatorServer
 from connectors.base.errors import Action, ConnectorError
 from connectors.base.retry import RetryPolicy
 from connectors.paytrace.client import PayTraceClient
-from connectors.paytrace.emulator import EmulatorConfig, create_app
+from connectors.paytrace.emulator.app import create_app
+from connectors.paytrace.emulator.config import EmulatorConfig
 from connectors.paytrace.models import ResponseCode, TransactionType
 from stream import metrics
 

@@ -12,7 +12,8 @@ import pytest
 from grpc import aio
 
 from connectors.base.errors import Action
-from connectors.salesforce.pubsub import PubSubError, ReceivedEvent
+from connectors.salesforce.pubsub.errors import PubSubError
+from connectors.salesforce.pubsub.events import ReceivedEvent
 from connectors.salesforce.pubsub.generated import pubsub_api_pb2 as pb
 from tests.integration.test_pubsub_helpers import (
     ACCOUNTS,

@@ -14,12 +14,15 @@ from pydantic import SecretStr
 
 from connectors.base.emulator import EmulatorServer
 from connectors.base.retry import RetryPolicy
-from connectors.salesforce import SalesforceClient, SalesforceSettings
-from connectors.salesforce.emulator import EmulatorConfig, create_app
-from connectors.salesforce.emulator.app import STATE, EmulatorState
+from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.emulator.app import create_app
+from connectors.salesforce.emulator.config import EmulatorConfig
 from connectors.salesforce.emulator.pubsub_server import pubsub_url
-from connectors.salesforce.pubsub import PubSubSubscriber, ReceivedEvent
+from connectors.salesforce.emulator.state import STATE, EmulatorState
+from connectors.salesforce.pubsub.client import PubSubSubscriber
+from connectors.salesforce.pubsub.events import ReceivedEvent
 from connectors.salesforce.pubsub.generated import pubsub_api_pb2_grpc as pb_grpc
+from connectors.salesforce.settings import SalesforceSettings
 
 FAST = RetryPolicy(attempts=8, initial_seconds=0.05, max_seconds=0.2, total_seconds=10)
 CLIENT_ID = "paystream-cdc-test"

@@ -14,7 +14,8 @@ from grpc import aio
 from connectors.base.errors import Action
 from connectors.base.retry import RetryPolicy
 from connectors.salesforce.emulator.pubsub_server import start_pubsub_server
-from connectors.salesforce.pubsub import PubSubError, PubSubSubscriber, ReplayIdExpired
+from connectors.salesforce.pubsub.client import PubSubSubscriber
+from connectors.salesforce.pubsub.errors import PubSubError, ReplayIdExpired
 from connectors.salesforce.pubsub.generated import pubsub_api_pb2 as pb
 from stream import metrics
 from tests.integration.test_pubsub_helpers import (

@@ -16,9 +16,11 @@ from pydantic import SecretStr
 from connectors.base.emulator import EmulatorServer
 from connectors.base.errors import Action, ConnectorError
 from connectors.base.retry import RetryPolicy
-from connectors.salesforce import SalesforceClient, SalesforceSettings, record_error
-from connectors.salesforce.client import jwt_assertion
-from connectors.salesforce.emulator import EmulatorConfig, create_app
+from connectors.salesforce.client import SalesforceClient, jwt_assertion
+from connectors.salesforce.emulator.app import create_app
+from connectors.salesforce.emulator.config import EmulatorConfig
+from connectors.salesforce.errors import record_error
+from connectors.salesforce.settings import SalesforceSettings
 from stream import metrics
 
 pytestmark = pytest.mark.integration

@@ -6,6 +6,8 @@ Prometheus for each expression.)"""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -129,6 +131,7 @@ def test_every_alert_has_a_runbook_severity_and_threshold() -> None:
         "PaystreamPayTraceWatermarkLagHigh",
         "PaystreamSinkErrorRateHigh",
         "PaystreamChargesPendingTooLong",
+        "PaystreamChargeRefused",
     }
     for rule in rules:
         assert rule["annotations"]["runbook"].strip(), rule["alert"]
@@ -138,7 +141,13 @@ def test_every_alert_has_a_runbook_severity_and_threshold() -> None:
 
 
 def test_known_label_values_are_exported_before_the_first_event() -> None:
-    text = metrics.render().decode()
+    # A fresh process: other tests in this one have counted events already.
+    text = subprocess.run(
+        [sys.executable, "-c", "from stream import metrics; print(metrics.render().decode())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     for outcome in ("requested", "charged", "declined", "failed"):
         assert f'paystream_charges_total{{outcome="{outcome}"}} 0.0' in text
     for system in ("paytrace", "salesforce", "sagepro"):

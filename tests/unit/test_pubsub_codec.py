@@ -24,7 +24,7 @@ from connectors.salesforce.emulator.pubsub_server import (
     encode_replay_id,
 )
 from connectors.salesforce.emulator.schema import FieldDef, ObjectDef, build_schema
-from connectors.salesforce.pubsub import EventDecoder, decode_bitmap
+from connectors.salesforce.pubsub.events import EventDecoder, decode_bitmap
 from connectors.salesforce.pubsub.generated import pubsub_api_pb2 as pb
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"

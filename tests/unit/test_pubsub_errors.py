@@ -7,7 +7,7 @@ import pytest
 from grpc import aio
 
 from connectors.base.errors import Action, ConnectorError
-from connectors.salesforce.pubsub import ReplayIdExpired, error_from_rpc
+from connectors.salesforce.pubsub.errors import ReplayIdExpired, error_from_rpc
 from connectors.salesforce.pubsub.events import ChangeEventHeader
 
 RPC_ID = "6cdd3cd5-d289-4cc0-a74b-12f13906514b"

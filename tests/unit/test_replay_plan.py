@@ -11,19 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.deadletter import DeadLetter
+from stream.replay_headers import REPLAY_ID_HEADER, SINK_HEADER, header, replay_headers, sink_skips
 from stream.replay_plan import (
     ALL,
-    REPLAY_ID_HEADER,
-    SINK_HEADER,
     PartitionRange,
     Record,
-    header,
     partition_range,
     plan_redrive,
     refusal,
-    replay_headers,
     select_latest,
-    sink_skips,
 )
 from stream.settings import KafkaSettings
 
@@ -143,6 +139,7 @@ def _letter(**overrides: object) -> DeadLetter:
         ({"source_topic": "acme.deadletter"}, "not re-driven"),
         ({"source_topic": "acme.charges.commands"}, "charge commands move money"),
         ({"payload": "{this is not json"}, "would fail again"),
+        ({"payload": "{}", "payload_complete": False}, "payload was cut"),
         ({"source_topic": "acme.paytrace.transactions.raw"}, None),
         ({"source_topic": "acme.salesforce.cdc"}, None),
         ({}, None),

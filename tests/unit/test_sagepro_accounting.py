@@ -1,4 +1,5 @@
-"""The emulator's accounting rules on cents, and the journal entries postings.py builds."""
+"""The emulator's accounting rules on cents, and the journal entries the pipeline builds
+(stream/to_sagepro.py, the one implementation) balance against them."""
 
 from __future__ import annotations
 
@@ -20,12 +21,13 @@ from connectors.sagepro.emulator.accounting import (
     journal_line_issues,
 )
 from connectors.sagepro.emulator.problems import ApiError
-from connectors.sagepro.models import CreditMemo, Payment, PaymentStatus
-from connectors.sagepro.postings import (
-    credit_memo_journal_entry,
-    merchant_fee_journal_entry,
-    payment_journal_entry,
-)
+from connectors.sagepro.models import Payment, PaymentStatus
+from stream.mapping import GLRule
+from stream.to_sagepro import journal_entry
+
+SALE = GLRule(debit="1010", credit="1200")
+REFUND = GLRule(debit="1200", credit="1010")
+UNAPPLIED = "2100"
 
 CHART = {"1010": True, "1200": True, "2100": True, "9999": False}
 
@@ -179,8 +181,8 @@ def _balanced(entry: object) -> bool:
 
 
 def test_payment_entry_books_applied_and_unapplied() -> None:
-    entry = payment_journal_entry(_payment())
-    assert entry is not None and entry.reference == "T1" and _balanced(entry)
+    entry = journal_entry(_payment(), SALE, UNAPPLIED)
+    assert entry.reference == "T1" and _balanced(entry)
     booked = {(line.gl_account_id, line.debit, line.credit) for line in entry.lines}
     assert booked == {
         ("1010", Decimal("120.00"), Decimal("0.00")),
@@ -189,7 +191,7 @@ def test_payment_entry_books_applied_and_unapplied() -> None:
     }
 
 
-def test_refund_entry_reverses_and_failed_books_nothing() -> None:
+def test_refund_entry_reverses() -> None:
     refund = _payment(
         payment_reference="R1",
         amount=Decimal("-30.00"),
@@ -197,21 +199,12 @@ def test_refund_entry_reverses_and_failed_books_nothing() -> None:
         unapplied_amount=Decimal("-20.00"),
         payment_status=PaymentStatus.REFUNDED,
     )
-    entry = payment_journal_entry(refund)
-    assert entry is not None and _balanced(entry)
+    entry = journal_entry(refund, REFUND, UNAPPLIED)
+    assert _balanced(entry)
     assert {(line.gl_account_id, line.credit) for line in entry.lines if line.credit} == {
         ("1010", Decimal("30.00"))
     }
-    assert payment_journal_entry(_payment(payment_status=PaymentStatus.FAILED)) is None
-    with pytest.raises(ValueError, match="returned"):
-        payment_journal_entry(_payment(applied_amount=None))
-
-
-def test_credit_memo_and_fee_entries_balance() -> None:
-    memo = CreditMemo(
-        reference="CM1", invoice_id="I1", memo_date=date(2024, 5, 1), amount=Decimal("5.00")
-    )
-    entry = credit_memo_journal_entry(memo)
-    assert _balanced(entry) and entry.lines[0].gl_account_id == "4900"
-    fee = merchant_fee_journal_entry("FEE-1", date(2024, 5, 1), Decimal("2.95"))
-    assert _balanced(fee) and fee.lines[0].gl_account_id == "6150"
+    assert {(line.gl_account_id, line.debit) for line in entry.lines if line.debit} == {
+        ("1200", Decimal("10.00")),
+        ("2100", Decimal("20.00")),
+    }

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.sagepro import SageProBackend, SageProRestClient, SageProSettings
+from connectors.sagepro.backend import SageProBackend
+from connectors.sagepro.client import SageProRestClient
 from connectors.sagepro.models import (
     Invoice,
     InvoiceUpdate,
@@ -15,6 +16,7 @@ from connectors.sagepro.models import (
     PaymentStatus,
     wire_name,
 )
+from connectors.sagepro.settings import SageProSettings
 
 
 @pytest.mark.parametrize(
@@ -113,7 +115,9 @@ def test_settings_file_section(monkeypatch: pytest.MonkeyPatch, tmp_path: object
     from pathlib import Path
 
     config = Path(str(tmp_path)) / "paystream.toml"
-    config.write_text('[sagepro]\nbase_url = "http://from-file:1"\ntimeout_seconds = 3\n')
+    config.write_text(
+        '[sagepro]\nbase_url = "http://from-file:1"\napi_key = "k"\ntimeout_seconds = 3\n'
+    )
     monkeypatch.setenv("PAYSTREAM_CONFIG", str(config))
     monkeypatch.delenv("PAYSTREAM_SAGEPRO_BASE_URL", raising=False)
     settings = SageProSettings()

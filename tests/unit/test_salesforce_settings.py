@@ -1,4 +1,5 @@
 import pytest
+from pydantic import ValidationError
 
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.settings import SalesforceSettings
@@ -15,14 +16,26 @@ def test_env_prefix_and_secret_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.credentials_problem() is None
 
 
+URL = {"login_url": "https://test.salesforce.com"}
+
+
+def _missing(**values: object) -> set[str]:
+    with pytest.raises(ValidationError) as caught:
+        SalesforceSettings(**URL, **values)  # type: ignore[arg-type]
+    return {str(e["loc"][0]) for e in caught.value.errors() if e["type"] == "missing"}
+
+
 def test_missing_credentials_are_reported_per_flow() -> None:
-    assert "client_secret" in (SalesforceSettings(client_id="x").credentials_problem() or "")
-    jwt = SalesforceSettings(client_id="x", auth_flow="jwt_bearer")
-    assert "username" in (jwt.credentials_problem() or "")
-    jwt = SalesforceSettings(client_id="x", auth_flow="jwt_bearer", username="u@example.com")
-    assert "private_key" in (jwt.credentials_problem() or "")
+    assert _missing(client_id="x") == {"client_secret"}
+    assert _missing(client_id="x", auth_flow="jwt_bearer") == {"username", "private_key"}
+    assert _missing(client_id="x", auth_flow="jwt_bearer", username="u@example.com") == {
+        "private_key"
+    }
+    assert _missing() == {"client_id", "client_secret"}
+    ok = SalesforceSettings(**URL, client_id="x", client_secret="s")  # type: ignore[arg-type]
+    assert ok.credentials_problem() is None
     with pytest.raises(ValueError, match="client_secret"):
-        SalesforceClient.from_settings(SalesforceSettings(client_id="x"))
+        SalesforceClient.from_settings(SalesforceSettings.model_construct(client_id="x", **URL))
 
 
 def test_config_file_section(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -30,7 +43,8 @@ def test_config_file_section(tmp_path: object, monkeypatch: pytest.MonkeyPatch) 
 
     path = Path(str(tmp_path)) / "paystream.yaml"
     path.write_text(
-        "salesforce:\n  client_id: from-file\n"
+        "salesforce:\n  client_id: from-file\n  login_url: https://login.salesforce.com\n"
+        "  private_key: pem\n"
         "  auth_flow: jwt_bearer\n  username: int@example.com\n"
     )
     monkeypatch.setenv("PAYSTREAM_CONFIG", str(path))

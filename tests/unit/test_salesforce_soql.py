@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.salesforce import soql
+from connectors.salesforce import soql  # the module, not a re-export
 from connectors.salesforce.emulator.query import matches
 
 names = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,12}(__c)?", fullmatch=True).filter(

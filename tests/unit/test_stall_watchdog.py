@@ -11,6 +11,7 @@ import pytest
 from aiokafka import TopicPartition
 from faust.types import TP
 
+from stream.health import Liveness
 from stream.stall_watchdog import StallWatchdog
 
 TP0 = TopicPartition("t.payments", 0)
@@ -112,3 +113,21 @@ async def test_under_exactly_once_the_last_commit_marker_is_not_a_stall() -> Non
     assert await dog.check() == []
     assert await dog.check() == [TP0]
     assert consumer.seeks == [("t.payments", 0, 5)]
+
+
+async def test_each_look_is_reported_to_liveness() -> None:
+    clock = [0.0]
+    live = Liveness(60, clock=lambda: clock[0])
+    live.group(True)
+    stuck = {TP0: (5, 6), TP1: (2, 3)}
+    dog, consumer = watchdog([stuck, stuck, stuck])
+    dog.liveness = live
+    consumer._unacked_messages.add(held(TP1, 2))  # in progress: waiting, not stalled
+    await dog.check()
+    clock[0] = 10
+    await dog.check()  # TP0 read again by the watchdog...
+    assert live.report()[1]["reasons"] == ["partition t.payments-0 stalled at offset 5 for 10 s"]
+    clock[0] = 71
+    await dog.check()  # ...but it did not move: the worker gives up on it
+    reason = live.give_up()
+    assert reason is not None and "t.payments-0" in reason

@@ -9,7 +9,9 @@ from typing import Any
 import faust
 import pytest
 
-from stream.pipeline import AGENTS, build
+from stream import sandbox
+from stream.pipeline import build
+from stream.runtime.source import PolledSource
 from stream.settings import KafkaSettings, WorkerSettings
 from stream.topology import (
     FLOWS,
@@ -53,16 +55,13 @@ def test_flow_tables_are_the_declared_tables() -> None:
 
 
 def test_agents_and_flows_name_the_same_things() -> None:
-    names = [flow.agent for flow in FLOWS]
+    names = [flow.name for flow in FLOWS]
     assert len(names) == len(set(names))
     assert {flow.kind for flow in FLOWS} <= {"source", "stream", "sink"}
     # Sources are timers of the app (they poll an API); everything else is a Faust agent.
-    assert {f.agent for f in FLOWS if f.kind != "source"} == set(AGENTS)
-    assert {f.agent for f in FLOWS if f.kind == "source"} == {
-        "paytrace_poller",
-        "settlement_poller",
-        "salesforce_cdc_source",
-    }
+    assert {f.kind for f in FLOWS if f.kind == "source"} <= {"source"}
+    for flow in FLOWS:
+        assert flow.cls.kind == flow.kind
     for flow in FLOWS:
         if flow.kind == "source":
             assert all(_external(r) for r in flow.reads)
@@ -81,6 +80,9 @@ def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[tu
         return original(self, interval, **options)
 
     monkeypatch.setattr(faust.App, "timer", recording)
+    urls = {system: "http://127.0.0.1:9" for system in sandbox.SYSTEMS}
+    for name, value in sandbox.worker_env(urls).items():
+        monkeypatch.setenv(name, value)
     worker = WorkerSettings(data_dir=tmp_path / "worker", app_id="acme-payments")
     return build(worker, KAFKA, "127.0.0.1:9"), timers
 
@@ -90,15 +92,15 @@ def test_the_built_worker_runs_what_the_flows_say(
 ) -> None:
     ctx, timers = built
     app = ctx.app
-    assert set(app.agents) == set(AGENTS)
+    assert set(app.agents) == {f.name for f in FLOWS if f.kind != "source"}
     for flow in FLOWS:
         if flow.kind == "source":
-            # The pollers are leader-only timers; the CDC source's timer runs on every worker
-            # and keeps its long-lived subscriptions alive only while that worker leads.
-            leader_only = flow.agent in ("paytrace_poller", "settlement_poller")
-            assert (flow.agent, leader_only) in timers
+            # Polled sources are leader-only timers; the CDC source's timer runs on every
+            # worker and keeps its long-lived subscriptions alive only while that worker leads.
+            leader_only = issubclass(flow.cls, PolledSource)
+            assert (flow.name, leader_only) in timers
             continue
-        subscribed = set(app.agents[flow.agent].channel.topics)
+        subscribed = set(app.agents[flow.name].channel.topics)
         assert subscribed == {topic_name(KAFKA, r) for r in flow.reads}
     assert set(app.tables) == set(TABLES)
     assert set(ctx.topics) == set(TOPICS)
@@ -161,7 +163,7 @@ def test_topic_specs() -> None:
 def test_describe_lists_every_agent_with_its_topics() -> None:
     text = describe(KAFKA)
     for flow in FLOWS:
-        assert f"[{flow.kind}] {flow.agent}" in text
+        assert f"[{flow.kind}] {flow.name}" in text
         for name in flow.reads:
             shown = name if _external(name) else topic_name(KAFKA, name)
             assert f"    <- {shown}" in text
@@ -177,3 +179,19 @@ def test_describe_lists_every_agent_with_its_topics() -> None:
 def test_describe_defaults_to_the_configured_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYSTREAM_KAFKA_TOPIC_PREFIX", "envprefix")
     assert "<- envprefix.payments" in describe()
+
+
+def test_no_flow_name_is_declared_outside_the_topology() -> None:
+    """The topology is the registry: no module keeps its own list or constant of flow names."""
+    root = Path(__file__).resolve().parents[2]
+    sources = [
+        path
+        for folder in ("agents", "stream", "connectors", "scripts", "bench", "schemas")
+        for path in (root / folder).rglob("*.py")
+        if path != root / "stream" / "topology.py"
+    ]
+    for flow in FLOWS:
+        for path in sources:
+            text = path.read_text()
+            for quoted in (f'"{flow.name}"', f"'{flow.name}'"):
+                assert quoted not in text, f"{path.relative_to(root)} declares {flow.name}"

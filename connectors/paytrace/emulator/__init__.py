@@ -21,9 +21,7 @@ Deterministic outcomes (also in connectors/paytrace/EMULATOR.md):
   39 bad amount and 1 malformed request (the emulator's own choice of keys).
 - Controls: /_emulator/faults (latency, 5xx, 429 with ``retry_after``, down time),
   /_emulator/settle, /_emulator/expire_tokens, /_emulator/reset, /_emulator/clock.
+
+Modules are imported by their own path (e.g. ``create_app`` from ``.app``): this package
+re-exports nothing, so importing one never runs the others (no import cycles).
 """
-
-from connectors.paytrace.emulator.app import create_app
-from connectors.paytrace.emulator.config import EmulatorConfig
-
-__all__ = ["EmulatorConfig", "create_app"]

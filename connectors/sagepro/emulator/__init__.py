@@ -1,5 +1,5 @@
-"""The Sage Pro emulator: our REST contract served from SQLite, with real accounting rules."""
+"""The Sage Pro emulator: our REST contract served from SQLite, with real accounting rules.
 
-from connectors.sagepro.emulator.app import EmulatorConfig, create_app
-
-__all__ = ["EmulatorConfig", "create_app"]
+Modules are imported by their own path (e.g. ``create_app`` from ``.app``): this package
+re-exports nothing, so importing one never runs the others (no import cycles).
+"""

@@ -1,6 +1,5 @@
-"""An emulated Salesforce org speaking REST API v62.0 over aiohttp, state in SQLite."""
+"""An emulated Salesforce org speaking REST API v62.0 over aiohttp, state in SQLite.
 
-from connectors.salesforce.emulator.app import create_app
-from connectors.salesforce.emulator.config import EmulatorConfig
-
-__all__ = ["EmulatorConfig", "create_app"]
+Modules are imported by their own path (e.g. ``create_app`` from ``.app``): this package
+re-exports nothing, so importing one never runs the others (no import cycles).
+"""

@@ -6,7 +6,6 @@ Middleware order, outermost first: render Salesforce-shaped errors and stamp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +17,7 @@ from connectors.base.emulator import (
     add_fault_routes,
     fault_middleware,
 )
+from connectors.salesforce.emulator import controls, routes
 from connectors.salesforce.emulator.auth import TokenBook
 from connectors.salesforce.emulator.config import EmulatorConfig
 from connectors.salesforce.emulator.faults import (
@@ -26,33 +26,17 @@ from connectors.salesforce.emulator.faults import (
     invalid_session,
     render_fault,
 )
+from connectors.salesforce.emulator.pubsub_server import attach_pubsub
 from connectors.salesforce.emulator.query import QueryEngine
 from connectors.salesforce.emulator.records import INTEGRATION_USER_ID, Org
-from connectors.salesforce.emulator.schema import ObjectDef, build_schema
+from connectors.salesforce.emulator.schema import build_schema
+from connectors.salesforce.emulator.state import STATE, EmulatorState
 from connectors.salesforce.emulator.store import SalesforceStore
+
+__all__ = ["STATE", "EmulatorConfig", "EmulatorState", "create_app"]
 
 API_VERSION = "v62.0"
 DATA_PREFIX = "/services/data/"
-
-
-@dataclass
-class EmulatorState:
-    config: EmulatorConfig
-    schema: dict[str, ObjectDef]
-    store: SalesforceStore
-    faults: Faults
-    tokens: TokenBook
-    org: Org
-    queries: QueryEngine
-    api_used: int = 0
-    api_limit: int = 0
-    pubsub_port: int | None = None  # bound port of the Pub/Sub API, once it serves
-
-    def limit_header(self) -> str:
-        return f"api-usage={self.api_used}/{self.api_limit}"
-
-
-STATE = web.AppKey("salesforce_state", EmulatorState)
 
 
 def _edge_middleware(state: EmulatorState) -> Any:
@@ -102,8 +86,6 @@ def _auth_and_limits_middleware(state: EmulatorState) -> Any:
 
 
 def create_app(config: EmulatorConfig) -> web.Application:
-    from connectors.salesforce.emulator import controls, routes
-
     schema = build_schema(config.extra_fields)
     store = SalesforceStore(config.data_dir, schema.values())
     faults = Faults()
@@ -132,7 +114,5 @@ def create_app(config: EmulatorConfig) -> web.Application:
     routes.add_routes(app)
     controls.add_routes(app)
     if config.pubsub_port is not None:
-        from connectors.salesforce.emulator.pubsub_server import attach_pubsub
-
         attach_pubsub(app)
     return app

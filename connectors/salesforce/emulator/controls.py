@@ -15,11 +15,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from connectors.base.emulator import CONTROL_PREFIX, json_response
-from connectors.salesforce.emulator.app import STATE
 from connectors.salesforce.emulator.changes import change_origin
 from connectors.salesforce.emulator.faults import SalesforceApiError
 from connectors.salesforce.emulator.records import LOCK_FAULT_KEY
 from connectors.salesforce.emulator.schema import resolve_object
+from connectors.salesforce.emulator.state import STATE
 
 
 async def expire_tokens(request: web.Request) -> web.Response:

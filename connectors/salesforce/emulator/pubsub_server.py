@@ -13,7 +13,6 @@ aiohttp), or directly with ``start_pubsub_server``.
 from __future__ import annotations
 
 import asyncio
-import struct
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
@@ -22,66 +21,43 @@ import grpc
 from aiohttp import web
 from grpc import aio
 
-from connectors.salesforce.emulator.app import STATE, EmulatorState
 from connectors.salesforce.emulator.auth import ORG_ID
+from connectors.salesforce.emulator.pubsub_aborts import (
+    AUTH_ERROR,
+    INVALID_REQUEST_ERROR,
+    REPLAY_ID_ERROR,
+    TOPIC_ERROR,
+    UNAVAILABLE_ERROR,
+    PubSubAbort,
+    auth_failed,
+    decode_replay_id,
+    encode_replay_id,
+    replay_id_failed,
+    service_unavailable,
+)
 from connectors.salesforce.emulator.pubsub_schemas import EventSchema, EventSchemas
+from connectors.salesforce.emulator.pubsub_subscription import Subscription
+from connectors.salesforce.emulator.state import STATE, EmulatorState
 from connectors.salesforce.pubsub.generated import pubsub_api_pb2 as pb
 from connectors.salesforce.pubsub.generated import pubsub_api_pb2_grpc as pb_grpc
 
-AUTH_ERROR = "sfdc.platform.eventbus.grpc.service.auth.error"
-UNAVAILABLE_ERROR = "sfdc.platform.eventbus.grpc.service.unavailable"
-REPLAY_ID_ERROR = "sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted"
-# No public record of the exact code for an unknown topic: NOT_FOUND is our approximation.
-TOPIC_ERROR = "sfdc.platform.eventbus.grpc.topic.not.found"
-INVALID_REQUEST_ERROR = "sfdc.platform.eventbus.grpc.subscription.fetch.invalid.request"
-
-
-class PubSubAbort(Exception):
-    """Raised inside a handler; the servicer turns it into the status and trailers."""
-
-    def __init__(self, code: grpc.StatusCode, message: str, error_code: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.error_code = error_code
-
-
-def auth_failed() -> PubSubAbort:
-    return PubSubAbort(
-        grpc.StatusCode.UNAUTHENTICATED,
-        "An authentication exception occurred. Provide valid authentication via metadata headers.",
-        AUTH_ERROR,
-    )
-
-
-def service_unavailable() -> PubSubAbort:
-    # The real service reports this as INTERNAL with the unavailable error code.
-    return PubSubAbort(
-        grpc.StatusCode.INTERNAL,
-        "The service is unavailable. Try again later.",
-        UNAVAILABLE_ERROR,
-    )
-
-
-def replay_id_failed() -> PubSubAbort:
-    return PubSubAbort(
-        grpc.StatusCode.INVALID_ARGUMENT,
-        "The Replay ID validation failed. Ensure that the replay_id field value in "
-        "FetchRequest is valid and refers to an event that is within the retention window.",
-        REPLAY_ID_ERROR,
-    )
-
-
-def encode_replay_id(value: int) -> bytes:
-    """Ten bytes like the real ids: a big-endian 64-bit position and two trailing bytes."""
-    return struct.pack(">QH", value, 0)
-
-
-def decode_replay_id(raw: bytes) -> int:
-    if len(raw) != 10:
-        raise replay_id_failed()
-    value, _ = struct.unpack(">QH", raw)
-    return int(value)
+__all__ = [
+    "AUTH_ERROR",
+    "INVALID_REQUEST_ERROR",
+    "REPLAY_ID_ERROR",
+    "TOPIC_ERROR",
+    "UNAVAILABLE_ERROR",
+    "PubSubAbort",
+    "PubSubServicer",
+    "attach_pubsub",
+    "auth_failed",
+    "decode_replay_id",
+    "encode_replay_id",
+    "pubsub_url",
+    "replay_id_failed",
+    "service_unavailable",
+    "start_pubsub_server",
+]
 
 
 class PubSubServicer(pb_grpc.PubSubServicer):
@@ -171,8 +147,6 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         request_iterator: AsyncIterator[pb.FetchRequest],
         context: aio.ServicerContext[pb.FetchRequest, pb.FetchResponse],
     ) -> None:
-        from connectors.salesforce.emulator.pubsub_subscription import Subscription
-
         rpc_id = str(uuid.uuid4())
         try:
             self.check_up()

@@ -18,14 +18,13 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import grpc
 from grpc import aio
 
 from connectors.salesforce.emulator.auth import ORG_ID
-from connectors.salesforce.emulator.pubsub_schemas import EventSchema
-from connectors.salesforce.emulator.pubsub_server import (
+from connectors.salesforce.emulator.pubsub_aborts import (
     INVALID_REQUEST_ERROR,
     PubSubAbort,
     auth_failed,
@@ -33,10 +32,20 @@ from connectors.salesforce.emulator.pubsub_server import (
     encode_replay_id,
     replay_id_failed,
 )
+from connectors.salesforce.emulator.pubsub_schemas import EventSchema
+from connectors.salesforce.emulator.state import EmulatorState
 from connectors.salesforce.pubsub.generated import pubsub_api_pb2 as pb
 
-if TYPE_CHECKING:
-    from connectors.salesforce.emulator.pubsub_server import PubSubServicer
+
+class PubSubServicer(Protocol):
+    """What a subscription uses of the servicer (pubsub_server.PubSubServicer)."""
+
+    state: EmulatorState
+
+    def topic(self, name: str) -> EventSchema: ...
+
+    def check_up(self) -> None: ...
+
 
 MAX_BATCH = 100  # events per FetchResponse
 _POLL_SECONDS = 1.0  # safety net beside the commit listener

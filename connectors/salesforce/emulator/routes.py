@@ -8,11 +8,11 @@ import orjson
 from aiohttp import web
 
 from connectors.base.emulator import json_response
-from connectors.salesforce.emulator.app import STATE, EmulatorState
 from connectors.salesforce.emulator.changes import change_origin
 from connectors.salesforce.emulator.faults import SalesforceApiError
 from connectors.salesforce.emulator.records import Outcome
 from connectors.salesforce.emulator.schema import ObjectDef, resolve_object
+from connectors.salesforce.emulator.state import STATE, EmulatorState
 from connectors.salesforce.ids import is_valid_id, to_18
 
 BASE = "/services/data/{version:v[0-9]+\\.[0-9]}"

@@ -22,16 +22,21 @@ from urllib.parse import urlsplit
 import grpc
 from grpc import aio
 
-from connectors.base.errors import Action
+from connectors.base.errors import Action, TokenExpired
+from connectors.base.observer import observer
 from connectors.base.retry import RetryPolicy
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.errors import SYSTEM
-from connectors.salesforce.pubsub.errors import PubSubError, ReplayIdExpired, error_from_rpc
+from connectors.salesforce.pubsub.errors import (
+    PubSubError,
+    ReplayIdExpired,
+    error_from_rpc,
+    pubsub_error,
+)
 from connectors.salesforce.pubsub.events import EventDecoder, ReceivedEvent
 from connectors.salesforce.pubsub.generated import pubsub_api_pb2 as pb
 from connectors.salesforce.pubsub.generated import pubsub_api_pb2_grpc as pb_grpc
 from connectors.salesforce.settings import SalesforceSettings
-from stream import metrics
 
 T = TypeVar("T")
 Start = Literal["latest", "earliest"]
@@ -117,23 +122,19 @@ class PubSubSubscriber:
                 result = await call(await self._auth_metadata())
             except aio.AioRpcError as exc:
                 error = error_from_rpc(exc)
-                metrics.EXTERNAL_CALLS.labels(SYSTEM, endpoint, error.action.value).inc()
-                if error.action is Action.REFRESH_TOKEN and not refreshed:
+                observer().call(SYSTEM, endpoint, error.action.value, time.perf_counter() - started)
+                if isinstance(error, TokenExpired) and not refreshed:
                     refreshed = True
                     await self.authenticate()
                     continue
-                if error.retriable and error.action is not Action.REFRESH_TOKEN:
+                if error.retriable and not isinstance(error, TokenExpired):
                     failures += 1
                     if failures < self.retry.attempts:
-                        metrics.EXTERNAL_RETRIES.labels(SYSTEM, endpoint).inc()
+                        observer().retry(SYSTEM, endpoint)
                         await asyncio.sleep(self._backoff(failures))
                         continue
                 raise error from exc
-            finally:
-                metrics.EXTERNAL_CALL_SECONDS.labels(SYSTEM, endpoint).observe(
-                    time.perf_counter() - started
-                )
-            metrics.EXTERNAL_CALLS.labels(SYSTEM, endpoint, "ok").inc()
+            observer().call(SYSTEM, endpoint, "ok", time.perf_counter() - started)
             return result
 
     # -- topics and schemas ------------------------------------------------------------
@@ -196,13 +197,18 @@ class PubSubSubscriber:
                 error: PubSubError | None = None  # the server ended the stream: reconnect
             except aio.AioRpcError as exc:
                 error = error_from_rpc(exc, replay_id=cursor.position)
-                metrics.EXTERNAL_CALLS.labels(SYSTEM, "pubsub.Subscribe", error.action.value).inc()
+                observer().call(SYSTEM, "pubsub.Subscribe", error.action.value, None)
                 if isinstance(error, ReplayIdExpired):
                     raise error from exc
-                if error.action is Action.REFRESH_TOKEN:
-                    if refreshed:
-                        error.action = Action.FATAL  # a fresh token was refused as well
-                        raise error from exc
+                if isinstance(error, TokenExpired):
+                    if refreshed:  # a fresh token was refused as well: fatal, a new error
+                        raise pubsub_error(
+                            Action.FATAL,
+                            error.message,
+                            grpc_status=error.grpc_status,
+                            error_code=error.code,
+                            rpc_id=error.rpc_id,
+                        ) from exc
                     refreshed = True
                     await self.authenticate()
                     continue
@@ -210,14 +216,12 @@ class PubSubSubscriber:
                     raise error from exc
             failures += 1
             if failures >= self.retry.attempts:
-                raise error or PubSubError(
+                raise error or pubsub_error(
+                    Action.RETRY,
                     "subscription kept ending",
                     grpc_status=grpc.StatusCode.UNAVAILABLE,
-                    error_code=None,
-                    rpc_id=None,
-                    action=Action.RETRY,
                 )
-            metrics.EXTERNAL_RETRIES.labels(SYSTEM, "pubsub.Subscribe").inc()
+            observer().retry(SYSTEM, "pubsub.Subscribe")
             await asyncio.sleep(self._backoff(failures))
 
     async def _stream_once(

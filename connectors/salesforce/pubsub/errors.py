@@ -9,7 +9,15 @@ from __future__ import annotations
 import grpc
 from grpc import aio
 
-from connectors.base.errors import Action, ConnectorError
+from connectors.base.errors import (
+    Action,
+    ConfigurationError,
+    ConnectorError,
+    RateLimited,
+    RecordError,
+    Retriable,
+    TokenExpired,
+)
 from connectors.salesforce.errors import SYSTEM
 
 REPLAY_ID_CORRUPTED = "sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted"
@@ -28,7 +36,10 @@ _BY_STATUS: dict[grpc.StatusCode, Action] = {
 
 
 class PubSubError(ConnectorError):
-    """A failed Pub/Sub API call; ``code`` is the error-code trailer (or the status name)."""
+    """A failed Pub/Sub API call; ``code`` is the error-code trailer (or the status name).
+
+    Built as one of the typed subclasses below (``pubsub_error``): the type is the action.
+    """
 
     def __init__(
         self,
@@ -37,27 +48,40 @@ class PubSubError(ConnectorError):
         grpc_status: grpc.StatusCode,
         error_code: str | None,
         rpc_id: str | None,
-        action: Action,
     ) -> None:
         super().__init__(
             message,
             system=SYSTEM,
             status=int(grpc_status.value[0]),
             code=error_code or grpc_status.name,
-            action=action,
         )
         self.grpc_status = grpc_status
         self.rpc_id = rpc_id
 
 
-class ReplayIdExpired(PubSubError):
+# PubSubError first: its __init__ takes the gRPC details; the second base gives the action.
+class PubSubRetriable(PubSubError, Retriable):
+    pass
+
+
+class PubSubTokenExpired(PubSubError, TokenExpired):
+    pass
+
+
+class PubSubRateLimited(PubSubError, RateLimited):
+    pass
+
+
+class PubSubFatal(PubSubError, ConfigurationError):
+    pass
+
+
+class ReplayIdExpired(PubSubError, RecordError):
     """The stored replay id is outside the retention window (or not one the bus knows).
 
     Events after it may be lost: the caller must resync (e.g. re-read the records over REST)
     and subscribe again from LATEST or EARLIEST. Never retried by the subscriber.
     """
-
-    action = Action.DEAD_LETTER
 
     def __init__(self, message: str, *, replay_id: bytes | None, rpc_id: str | None) -> None:
         super().__init__(
@@ -65,9 +89,28 @@ class ReplayIdExpired(PubSubError):
             grpc_status=grpc.StatusCode.INVALID_ARGUMENT,
             error_code=REPLAY_ID_CORRUPTED,
             rpc_id=rpc_id,
-            action=Action.DEAD_LETTER,
         )
         self.replay_id = replay_id
+
+
+_TYPES: dict[Action, type[PubSubError]] = {
+    Action.RETRY: PubSubRetriable,
+    Action.REFRESH_TOKEN: PubSubTokenExpired,
+    Action.RATE_LIMITED: PubSubRateLimited,
+    Action.FATAL: PubSubFatal,
+}
+
+
+def pubsub_error(
+    action: Action,
+    message: str,
+    *,
+    grpc_status: grpc.StatusCode,
+    error_code: str | None = None,
+    rpc_id: str | None = None,
+) -> PubSubError:
+    """The typed error for ``action`` (a status never maps to DEAD_LETTER but a replay id)."""
+    return _TYPES[action](message, grpc_status=grpc_status, error_code=error_code, rpc_id=rpc_id)
 
 
 def _trailer(exc: aio.AioRpcError, key: str) -> str | None:
@@ -88,6 +131,4 @@ def error_from_rpc(exc: aio.AioRpcError, *, replay_id: bytes | None = None) -> P
     action = _BY_STATUS.get(status, Action.FATAL)
     if error_code == CLIENT_LIMIT:
         action = Action.RATE_LIMITED
-    return PubSubError(
-        message, grpc_status=status, error_code=error_code, rpc_id=rpc_id, action=action
-    )
+    return pubsub_error(action, message, grpc_status=status, error_code=error_code, rpc_id=rpc_id)

@@ -159,3 +159,8 @@ class EventDecoder:
             header=header,
             payload=record,
         )
+
+
+def change_event_topic(entity: str) -> str:
+    """``/data/<Entity>ChangeEvent``, the CDC channel of one object."""
+    return f"/data/{entity}ChangeEvent"

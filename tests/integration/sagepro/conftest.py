@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from connectors.base.emulator import EmulatorServer
-from connectors.sagepro import SageProRestClient
-from connectors.sagepro.emulator import EmulatorConfig, create_app
+from connectors.sagepro.client import SageProRestClient
+from connectors.sagepro.emulator.app import EmulatorConfig, create_app
 from tests.integration.sagepro.support import FAST, KEY
 
 

@@ -18,7 +18,8 @@ import pytest
 
 from connectors.base.emulator import EmulatorServer
 from connectors.base.errors import Action
-from connectors.sagepro import SageProError, SageProRestClient
+from connectors.sagepro.client import SageProRestClient
+from connectors.sagepro.errors import SageProError
 from connectors.sagepro.models import (
     CreditMemo,
     Customer,
@@ -34,8 +35,9 @@ from connectors.sagepro.models import (
     Payment,
     PaymentStatus,
 )
-from connectors.sagepro.postings import credit_memo_journal_entry, payment_journal_entry
+from stream.mapping import GLRule
 from stream.metrics import REGISTRY
+from stream.to_sagepro import journal_entry
 from tests.integration.sagepro.support import DAY, KEY
 
 pytestmark = pytest.mark.integration
@@ -438,20 +440,21 @@ async def test_payment_and_refund_postings_balance_the_ledger(sage: SageProRestC
     await _invoice(sage)
     await sage.post_journal_entry(_entry("INV-1", ("1200", "100", "0"), ("4000", "0", "100")))
     payment = await sage.post_payment(_pay("T1", "120.00", on_account=True))
+    sale, refund_rule = GLRule(debit="1010", credit="1200"), GLRule(debit="1200", credit="1010")
     for step in (payment, await sage.post_payment(payment)):  # a replay changes nothing
-        entry = payment_journal_entry(step)
-        assert entry is not None
-        await sage.post_journal_entry(entry)
+        await sage.post_journal_entry(journal_entry(step, sale, "2100"))
     refund = await sage.post_payment(
         _pay("R1", "-50.00", payment_status=PaymentStatus.REFUNDED, original_payment_reference="T1")
     )
-    refund_entry = payment_journal_entry(refund)
-    assert refund_entry is not None
-    await sage.post_journal_entry(refund_entry)
+    await sage.post_journal_entry(journal_entry(refund, refund_rule, "2100"))
     memo = await sage.post_credit_memo(
         CreditMemo(reference="CM-R1", invoice_id="INV-1", memo_date=DAY, amount=Decimal("30"))
     )
-    await sage.post_journal_entry(credit_memo_journal_entry(memo))
+    # Dr Sales Returns / Cr AR: the sale is reversed, the invoice owes less.
+    amount = str(memo.amount)
+    await sage.post_journal_entry(
+        _entry(memo.reference, ("4900", amount, "0"), ("1200", "0", amount))
+    )
 
     net: dict[str, Decimal] = {}
     for entry in await sage.list_journal_entries():

@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 
 from connectors.base.emulator import EmulatorServer
 from connectors.base.errors import Action
-from connectors.sagepro import SageProError, SageProRestClient, SageProSettings
-from connectors.sagepro.emulator import EmulatorConfig, create_app
+from connectors.sagepro.client import SageProRestClient
+from connectors.sagepro.emulator.app import EmulatorConfig, create_app
+from connectors.sagepro.errors import SageProError
 from connectors.sagepro.models import CreditMemo, Customer, Invoice, Payment, PaymentStatus
+from connectors.sagepro.settings import SageProSettings
 from stream.metrics import REGISTRY
 from tests.integration.sagepro.support import DAY, FAST, KEY
 

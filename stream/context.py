@@ -18,6 +18,7 @@ from connectors.sagepro.settings import SageProSettings
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.settings import SalesforceSettings
 from stream.mapping import Mapping
+from stream.runtime.limits import RecordLimits
 from stream.settings import KafkaSettings, WorkerSettings
 
 
@@ -61,6 +62,7 @@ class PipelineContext:
     mapping: Mapping
     connectors: Connectors
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
+    limits: RecordLimits = field(default_factory=RecordLimits)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def topic(self, logical: str) -> faust.TopicT:

@@ -7,12 +7,13 @@ worker that becomes leader reads the newest value per key back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel
 
-from agents.context import PipelineContext
+from stream.context import PipelineContext
 from stream.kafka import aiokafka_options
 
 M = TypeVar("M", bound=BaseModel)
@@ -31,12 +32,28 @@ async def source_producer(ctx: PipelineContext) -> AIOKafkaProducer:
 
 
 class CompactedPosition:
-    def __init__(self, ctx: PipelineContext, topic: str) -> None:
+    def __init__(
+        self,
+        ctx: PipelineContext,
+        topic: str,
+        producer: Callable[[], Awaitable[AIOKafkaProducer]] | None = None,
+    ) -> None:
+        """``producer``: an owner's producer to write with (its owner stops it); without one,
+        the store starts and stops its own."""
         self.ctx = ctx
         self.topic = topic
         self._cache: dict[str, bytes] | None = None
+        self._shared = producer
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
+
+    async def producer(self) -> AIOKafkaProducer:
+        if self._shared is not None:
+            return await self._shared()
+        async with self._producer_lock:  # channels checkpoint concurrently: one producer
+            if self._producer is None:
+                self._producer = await source_producer(self.ctx)
+        return self._producer
 
     async def load(self) -> dict[str, bytes]:
         """Newest value per key (the topic has one partition)."""
@@ -68,11 +85,9 @@ class CompactedPosition:
         return model.model_validate_json(raw) if raw is not None else None
 
     async def put(self, key: str, value: BaseModel) -> None:
-        async with self._producer_lock:  # channels checkpoint concurrently: one producer
-            if self._producer is None:
-                self._producer = await source_producer(self.ctx)
+        producer = await self.producer()
         raw = value.model_dump_json().encode()
-        await self._producer.send_and_wait(self.topic, key=key.encode(), value=raw)
+        await producer.send_and_wait(self.topic, key=key.encode(), value=raw)
         if self._cache is not None:
             self._cache[key] = raw
 

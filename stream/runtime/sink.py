@@ -1,0 +1,202 @@
+"""A batching sink (quixstreams' ``BatchingSink.write`` model): ``write(batch)`` returns one
+result per record, and the runtime does the rest.
+
+Per batch the runtime skips records replayed for the other sink, checks limits, parses, calls
+``write``, and settles each record by its result: delivered, ignored, dead-lettered, or kept
+for another attempt. A retriable failure is held while the other side is down for everyone;
+a record that keeps failing while others succeed is dead-lettered after its retry budget, so
+no record can block a partition. ``write`` raising for a whole batch is narrowed to the
+records by writing them one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+import faust
+from pydantic import BaseModel
+
+from stream import metrics
+from stream.faust_batch_acks import hold_acks
+from stream.replay_headers import sink_skips
+from stream.runtime import flow_metrics, limits
+from stream.runtime.base import Flow, StopWorker
+from stream.runtime.dispositions import Do, dispose
+from stream.runtime.outcomes import DELIVERED, Delivered, Failed, Ignored, Rejected, Result, Skipped
+from stream.runtime.records import Incoming
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+FIRST_PAUSE_SECONDS = 0.5
+MAX_PAUSE_SECONDS = 30.0
+
+
+@dataclass
+class Item(Generic[M]):
+    record: Incoming
+    value: M
+    attempts: int = 0
+    first_failure: float | None = field(default=None, repr=False)
+
+
+class BatchSink(Flow, Generic[M]):
+    kind = "sink"
+    model: ClassVar[type[BaseModel]]
+    concurrency: ClassVar[int] = 8  # keys written at once by the default ``write``
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._last_success = 0.0
+        self._slots = asyncio.Semaphore(self.concurrency)
+
+    # -- what a flow provides ------------------------------------------------------------
+    async def write(self, batch: list[Item[M]]) -> list[Result]:
+        """One result per item, in order. The default writes each key's records in order and
+        different keys concurrently, one ``write_one`` per record."""
+        by_key: dict[bytes | None, list[int]] = {}
+        for index, item in enumerate(batch):
+            by_key.setdefault(item.record.key, []).append(index)
+        results: list[Result] = [DELIVERED] * len(batch)
+
+        async def one_key(indexes: list[int]) -> None:
+            held: BaseException | None = None
+            for index in indexes:
+                if held is not None:  # a later state waits for the earlier one it builds on
+                    results[index] = Failed(held)
+                    continue
+                async with self._slots:
+                    results[index] = await self._guarded_one(batch[index])
+                failed = results[index]
+                if isinstance(failed, Failed) and dispose(failed.error).do is Do.RETRY:
+                    held = failed.error
+
+        await asyncio.gather(*(one_key(indexes) for indexes in by_key.values()))
+        return results
+
+    async def write_one(self, item: Item[M]) -> None:
+        """Write one record (for flows that use the default ``write``)."""
+        raise NotImplementedError
+
+    # -- the runtime ---------------------------------------------------------------------
+    def attach(self) -> None:
+        topic = self.ctx.topic(self.spec.reads[0])
+        self.ctx.app.agent(topic, name=self.name)(self._run)
+
+    @property
+    def batch_size(self) -> int:
+        return self.ctx.worker.sink_batch_size
+
+    @property
+    def batch_seconds(self) -> float:
+        return self.ctx.worker.sink_batch_seconds
+
+    async def _run(self, stream: faust.StreamT[Any]) -> None:
+        # take_events is faust-streaming's, missing from its StreamT stub.
+        async for batch in stream.take_events(self.batch_size, self.batch_seconds):  # type: ignore[attr-defined]
+            try:
+                await self.handle([Incoming.of(event) for event in batch])
+            except BaseException as exc:
+                # Stopped or cancelled mid-batch: its records stay uncommitted, read again.
+                hold_acks(stream)
+                if isinstance(exc, StopWorker):
+                    return
+                raise
+
+    def decode(self, record: Incoming) -> M:
+        value = limits.check(record.key, record.value, self.limits)
+        parsed: M = self.model.model_validate_json(value)  # type: ignore[assignment]
+        return parsed
+
+    async def _guarded_one(self, item: Item[M]) -> Result:
+        try:
+            await self.write_one(item)
+        except Exception as exc:
+            return Failed(exc)
+        return DELIVERED
+
+    async def handle(self, records: list[Incoming]) -> None:
+        started = time.perf_counter()
+        flow_metrics.received(self.name, len(records))
+        metrics.SINK_BATCH_SIZE.labels(self.name).observe(len(records))
+        items: list[Item[M]] = []
+        for record in records:
+            try:
+                if self.spec.replay_sink and sink_skips(self.spec.replay_sink, record.headers):
+                    raise Ignored("replayed_for_other_sink")
+                items.append(Item(record, self.decode(record)))
+            except Exception as exc:
+                await self.settle(record, exc)
+        await self.deliver(items)
+        flow_metrics.took(self.name, time.perf_counter() - started)
+
+    async def deliver(self, items: list[Item[M]]) -> None:
+        pause = FIRST_PAUSE_SECONDS
+        while items:
+            round_started = time.monotonic()
+            results = await self._write_isolated(items)
+            again: list[Item[M]] = []
+            for item, result in zip(items, results, strict=True):
+                if await self._settled(item, result, round_started):
+                    continue
+                again.append(item)
+            items = again
+            if items:
+                log.warning(
+                    "%s: holding %d record(s), trying again in %.1fs", self.name, len(items), pause
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, MAX_PAUSE_SECONDS)
+
+    async def _write_isolated(self, items: list[Item[M]]) -> list[Result]:
+        """``write``'s results; a raise for the whole batch is narrowed to its records."""
+        try:
+            results = await self.write(items)
+            if len(results) != len(items):
+                raise RuntimeError(f"write gave {len(results)} results for {len(items)} records")
+            return results
+        except Exception as exc:
+            if len(items) == 1 or dispose(exc).do in (Do.RETRY, Do.STOP):
+                return [Failed(exc)] * len(items)  # an outage or settings: the same for all
+        return [(await self._write_isolated([item]))[0] for item in items]
+
+    async def _settled(self, item: Item[M], result: Result, round_started: float) -> bool:
+        """Act on one result; False when the record is kept for another attempt."""
+        if isinstance(result, Delivered):
+            self._last_success = round_started
+            flow_metrics.delivered(self.name)
+            return True
+        if isinstance(result, Skipped):
+            flow_metrics.ignored(self.name, result.reason)
+            return True
+        if dispose(result.error).do is not Do.RETRY:
+            await self.settle(item.record, result.error)
+            return True
+        now = time.monotonic()
+        item.attempts += 1
+        if item.first_failure is None:
+            item.first_failure = round_started
+        flow_metrics.retried(self.name)
+        if self._budget_spent(item, now):
+            # Others got through since this record first failed: the fault is the record's.
+            await self.settle(
+                item.record,
+                Rejected(
+                    "retries_exhausted",
+                    f"{item.attempts} attempts over {now - item.first_failure:.0f}s while "
+                    f"other records succeeded; last error: {result.error}",
+                ),
+            )
+            return True
+        return False
+
+    def _budget_spent(self, item: Item[M], now: float) -> bool:
+        assert item.first_failure is not None
+        return (
+            item.attempts >= self.limits.retry_budget_attempts
+            and now - item.first_failure >= self.limits.retry_budget_seconds
+            and self._last_success >= item.first_failure
+        )

@@ -1,0 +1,285 @@
+"""The Sage Pro payment sink on fake clients, no broker: payments in, postings and dead
+letters out, whatever a record carries and whichever side fails."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from connectors.base.errors import AlreadyDone, Retriable
+from connectors.paytrace.models import ExportedTransaction
+from connectors.sagepro.models import Customer, GLAccount, Invoice, JournalEntry
+from connectors.sagepro.models import Payment as SagePayment
+from schemas.payment import Payment, PaymentStatus, PaymentType, References
+from stream import metrics
+from stream.replay_headers import SINK_HEADER
+from stream.runtime import sink
+from stream.runtime.limits import RecordLimits
+from tests.unit import flow_fakes
+
+NAME = "sagepro_payment_sink"
+ZONE = "America/Los_Angeles"
+CHART = ("1000", "1010", "1200", "1210", "2100")
+
+
+class FakeSage:
+    """Sage Pro as the sink uses it: idempotent posts by reference, calls recorded."""
+
+    def __init__(self, accounts: tuple[str, ...] = CHART) -> None:
+        self.accounts = accounts
+        self.customers: dict[str, Customer] = {}
+        self.invoices: dict[str, Invoice] = {}
+        self.payments: dict[str, SagePayment] = {}
+        self.entries: dict[str, JournalEntry] = {}
+        self.posted: list[str] = []  # payment references, in the order posted
+        self.down_for = 0  # this many calls fail as in an outage
+        self.already_done: set[str] = set()  # references the client resolves as duplicates
+
+    def _call(self) -> None:
+        if self.down_for > 0:
+            self.down_for -= 1
+            raise Retriable("503 Service Unavailable", system="sagepro", status=503)
+
+    async def get_gl_accounts(self) -> list[GLAccount]:
+        self._call()
+        return [GLAccount(gl_account_id=a, name=a, account_type="Asset") for a in self.accounts]
+
+    async def get_invoice(self, invoice_id: str) -> Invoice | None:
+        self._call()
+        return self.invoices.get(invoice_id)
+
+    async def get_customer(self, customer_id: str) -> Customer | None:
+        self._call()
+        return self.customers.get(customer_id)
+
+    async def create_customer(self, customer: Customer) -> Customer:
+        self._call()
+        assert customer.customer_id is not None
+        return self.customers.setdefault(customer.customer_id, customer)
+
+    async def get_payment(self, reference: str) -> SagePayment | None:
+        self._call()
+        return self.payments.get(reference)
+
+    async def post_payment(self, payment: SagePayment) -> SagePayment:
+        self._call()
+        if payment.payment_reference in self.already_done:
+            raise AlreadyDone("duplicate", system="sagepro", code="DUPLICATE_PAYMENT")
+        stored = payment.model_copy(
+            update={"applied_amount": Decimal("0"), "unapplied_amount": payment.amount}
+        )
+        if payment.payment_reference not in self.payments:
+            self.posted.append(payment.payment_reference)
+        return self.payments.setdefault(payment.payment_reference, stored)
+
+    async def post_journal_entry(self, entry: JournalEntry) -> JournalEntry:
+        self._call()
+        return self.entries.setdefault(entry.reference, entry)
+
+
+class FakePayTrace:
+    def __init__(self, records: dict[str, ExportedTransaction] | None = None) -> None:
+        self.records = records or {}
+        self.asked: list[str] = []
+        self.failing: set[str] = set()  # ids whose lookup answers 5xx
+
+    async def export_by_id(self, transaction_id: int | str) -> ExportedTransaction | None:
+        text = str(transaction_id)
+        self.asked.append(text)
+        if text in self.failing:
+            raise Retriable("502 Bad Gateway", system="paytrace", status=502)
+        return self.records.get(text)
+
+
+def exported(transaction_id: int, amount: str = "50.00") -> ExportedTransaction:
+    return ExportedTransaction.model_validate(
+        {
+            "transaction_id": transaction_id,
+            "transaction_type": "SALE",
+            "status": "APPROVED",
+            "amount": amount,
+            "credit_card": {"masked_number": "************1111"},
+            "created": {"at": "7/4/2024 9:15:00 AM"},
+        },
+        context={"tz": ZoneInfo(ZONE)},
+    )
+
+
+def payment(tx: str, *, original: str | None = None, **changes: Any) -> Payment:
+    refund = original is not None
+    fields: dict[str, Any] = {
+        "transaction_id": tx,
+        "type": PaymentType.REFUND if refund else PaymentType.SALE,
+        "status": PaymentStatus.REFUNDED if refund else PaymentStatus.APPROVED,
+        "amount": Decimal("50.00"),
+        "currency": "USD",
+        "occurred_at": datetime(2024, 7, 4, 16, 15, tzinfo=UTC),
+        "original_transaction_id": original,
+        **changes,
+    }
+    return Payment(**fields)
+
+
+def record(value: Payment | bytes, offset: int = 0, **kwargs: Any) -> Any:
+    key = value.transaction_id if isinstance(value, Payment) else f"bad-{offset}"
+    return flow_fakes.incoming(value, key=key, topic="payments", offset=offset, **kwargs)
+
+
+@pytest.fixture
+def sage() -> FakeSage:
+    return FakeSage()
+
+
+@pytest.fixture
+def paytrace() -> FakePayTrace:
+    return FakePayTrace()
+
+
+def build(sage: FakeSage, paytrace: FakePayTrace, limits: RecordLimits | None = None) -> Any:
+    connectors = flow_fakes.FakeConnectors(
+        paytrace_client=paytrace,
+        sagepro_client=sage,
+        paytrace_settings=SimpleNamespace(zone=ZoneInfo(ZONE)),
+    )
+    ctx = flow_fakes.context(connectors, limits=limits)
+    return ctx, flow_fakes.flow(NAME, ctx)
+
+
+def reasons(ctx: Any) -> list[tuple[str | None, str]]:
+    return [(letter.key, letter.reason) for letter in flow_fakes.dead_letters(ctx)]
+
+
+def delivered_count() -> float:
+    return metrics.EVENTS_OUT.labels(NAME)._value.get()
+
+
+async def test_a_malformed_record_among_valid_ones_is_parked_and_the_rest_posted(
+    sage: FakeSage, paytrace: FakePayTrace
+) -> None:
+    ctx, flow = build(sage, paytrace)
+    await flow.handle(
+        [record(payment("101")), record(b'{"transaction_id": ', offset=1), record(payment("102"))]
+    )
+    assert sage.posted == ["101", "102"]
+    assert set(sage.entries) == {"101", "102"}
+    assert reasons(ctx) == [("bad-1", "malformed")]
+    assert "PAYTRACE-UNMATCHED" in sage.customers  # no customer on file: the fallback
+
+
+async def test_a_payment_replayed_for_salesforce_only_is_not_posted(
+    sage: FakeSage, paytrace: FakePayTrace
+) -> None:
+    ctx, flow = build(sage, paytrace)
+    await flow.handle([record(payment("101"), headers=((SINK_HEADER, b"salesforce"),))])
+    assert sage.posted == [] and reasons(ctx) == []
+
+
+async def test_an_invoice_payment_posts_to_the_invoice_customer(
+    sage: FakeSage, paytrace: FakePayTrace
+) -> None:
+    sage.invoices["INV-1"] = Invoice(
+        invoice_id="INV-1",
+        customer_id="C-7",
+        invoice_date=datetime(2024, 7, 1).date(),
+        total_amount=Decimal("50.00"),
+    )
+    _, flow = build(sage, paytrace)
+    await flow.handle([record(payment("101", references=References(erp_invoice_id="INV-1")))])
+    assert sage.payments["101"].customer_id == "C-7"
+    assert sage.payments["101"].invoice_id == "INV-1"
+
+
+@pytest.mark.parametrize("original", ["abc", "", "  ", "../x", "1" * 20, "12 34", "١٢٣"])
+async def test_a_refund_naming_no_real_original_is_parked_before_any_call(
+    sage: FakeSage, paytrace: FakePayTrace, original: str
+) -> None:
+    ctx, flow = build(sage, paytrace)
+    await flow.handle([record(payment("201", original=original)), record(payment("101"))])
+    assert reasons(ctx) == [("201", "invalid_original_id")]
+    assert sage.posted == ["101"] and paytrace.asked == []
+
+
+async def test_a_refund_posts_its_original_sale_first_fetched_from_paytrace(
+    sage: FakeSage,
+) -> None:
+    paytrace = FakePayTrace({"101": exported(101)})
+    ctx, flow = build(sage, paytrace)
+    await flow.handle([record(payment("201", original="101"))])
+    assert sage.posted == ["101", "201"]
+    assert sage.payments["201"].original_payment_reference == "101"
+    assert reasons(ctx) == []
+    # The sale's own event later finds it there, and the refund replayed finds its original.
+    await flow.handle([record(payment("101")), record(payment("201", original="101"))])
+    assert paytrace.asked == ["101"]
+
+
+async def test_a_refund_whose_original_paytrace_does_not_know_is_parked(
+    sage: FakeSage, paytrace: FakePayTrace
+) -> None:
+    ctx, flow = build(sage, paytrace)
+    await flow.handle([record(payment("201", original="999"))])
+    assert reasons(ctx) == [("201", "paytrace:ORIGINAL_NOT_FOUND")]
+    assert sage.posted == []
+
+
+async def test_a_posting_to_a_gl_account_not_in_the_chart_is_parked_whole(
+    paytrace: FakePayTrace,
+) -> None:
+    sage = FakeSage(accounts=("1010", "2100"))  # no 1200: the sale's credit account
+    ctx, flow = build(sage, paytrace)
+    await flow.handle([record(payment("101"))])
+    assert reasons(ctx) == [("101", "unknown_gl_account")]
+    assert sage.posted == [] and sage.entries == {}
+
+
+async def test_a_payment_already_posted_counts_as_delivered(
+    sage: FakeSage, paytrace: FakePayTrace
+) -> None:
+    sage.already_done.add("101")
+    ctx, flow = build(sage, paytrace)
+    before = delivered_count()
+    await flow.handle([record(payment("101")), record(payment("102"))])
+    assert reasons(ctx) == []
+    assert delivered_count() - before == 2
+
+
+async def test_a_refund_whose_original_keeps_failing_is_parked_while_others_go_through(
+    sage: FakeSage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sink, "FIRST_PAUSE_SECONDS", 0.01)
+    paytrace = FakePayTrace()
+    paytrace.failing.add("101")
+    limits = RecordLimits(retry_budget_seconds=0.01, retry_budget_attempts=2)
+    ctx, flow = build(sage, paytrace, limits)
+    await flow.handle([record(payment("201", original="101")), record(payment("102"))])
+    assert sage.posted == ["102"]
+    assert reasons(ctx) == [("201", "retries_exhausted")]
+    assert len(paytrace.asked) >= 2
+
+
+async def test_an_outage_holds_every_record_and_delivers_them_once_it_ends(
+    sage: FakeSage, paytrace: FakePayTrace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sink, "FIRST_PAUSE_SECONDS", 0.01)
+    sage.down_for = 6  # three rounds of both records' first call
+    limits = RecordLimits(retry_budget_seconds=0.01, retry_budget_attempts=2)
+    ctx, flow = build(sage, paytrace, limits)
+    await flow.handle([record(payment("101")), record(payment("102"))])
+    assert reasons(ctx) == []
+    assert sorted(sage.posted) == ["101", "102"] and sage.down_for == 0
+
+
+async def test_a_later_state_of_a_key_waits_for_the_earlier_one(
+    sage: FakeSage, paytrace: FakePayTrace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sink, "FIRST_PAUSE_SECONDS", 0.01)
+    sage.down_for = 1  # the first state's first call
+    ctx, flow = build(sage, paytrace)
+    voided = payment("101", status=PaymentStatus.VOIDED)
+    await flow.handle([record(payment("101")), record(voided, offset=1)])
+    assert sage.posted == ["101", "101-VOID"] and reasons(ctx) == []
