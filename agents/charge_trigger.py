@@ -116,11 +116,16 @@ def confirm_current(
 
 class ChargeTrigger(StreamProcessor[SalesforceChange]):
     model = SalesforceChange
+    ignored_reasons = ("no_output", "own_write", "no_trigger")
 
     async def process(self, record: Incoming, value: SalesforceChange) -> Sequence[Emit]:
         collection = self.ctx.mapping.collection
         if origin_client(value.change_origin) == collection.own_client:
             raise Ignored("own_write")  # acting on our own write-back would loop
+        invalid = [rid for rid in value.record_ids if not is_valid_id(rid)]
+        if invalid:
+            # Record ids become command keys and request paths: only Salesforce's own shape.
+            raise Rejected("invalid_record_id", f"{len(invalid)} record id(s) are no Salesforce id")
         commands = commands_for(value, collection.triggers)
         if not commands:
             raise Ignored("no_trigger")

@@ -19,6 +19,7 @@ from stream.transform import InvalidRecord, to_payment
 
 class PaymentNormalizer(StreamProcessor[RawPayTraceTransaction]):
     model = RawPayTraceTransaction
+    ignored_reasons = ("no_output", "state_seen")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -57,12 +57,17 @@ class References(BaseModel):
     erp_customer_id: str | None = None
 
 
+TRANSACTION_ID = r"^[0-9]{1,18}$"
+
+
 class Payment(BaseModel):
     """One PayTrace transaction in its current state. Keyed by ``transaction_id`` on topics."""
 
     model_config = ConfigDict(frozen=True)
 
-    transaction_id: str = Field(min_length=1)
+    # PayTrace's ids are integers; as text they key topics and name Sage Pro payments, so
+    # nothing else (a path, a card number typed into a field) may stand in for one.
+    transaction_id: str = Field(pattern=TRANSACTION_ID)
     type: PaymentType
     status: PaymentStatus
     source_status: str = ""  # the gateway's own wording, kept for mapping and audits
@@ -73,7 +78,7 @@ class Payment(BaseModel):
     card_type: str | None = None
     last_four: str | None = Field(default=None, pattern=r"^\d{4}$")
     customer_vault_id: str | None = None
-    original_transaction_id: str | None = None
+    original_transaction_id: str | None = Field(default=None, pattern=TRANSACTION_ID)
     response_code: int | None = None
     approval_code: str | None = None
     description: str | None = None

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from schemas.payment import Amount, UtcDateTime
+from schemas.payment import TRANSACTION_ID, Amount, UtcDateTime
 
 # A batch's net amount is negative when refunds exceed sales.
 SignedAmount = Annotated[
@@ -27,7 +27,7 @@ REFUND_TYPES = frozenset({"REFUND"})
 class SettledTransaction(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    transaction_id: str = Field(min_length=1)
+    transaction_id: str = Field(pattern=TRANSACTION_ID)  # PayTrace's integer ids, as text
     transaction_type: str  # PayTrace's own: SALE, AUTHORIZATION (captured), REFUND, ...
     amount: Amount  # as PayTrace reports it: positive, refunds included
     invoice_id: str | None = None

@@ -174,12 +174,6 @@ def demo(
 T = TypeVar("T")
 
 
-class ReplaySink(StrEnum):
-    salesforce = "salesforce"
-    sagepro = "sagepro"
-    all = "all"
-
-
 def _when(text: str | None) -> datetime | None:
     """An ISO 8601 time; without an offset it is UTC."""
     if text is None:
@@ -242,9 +236,13 @@ def _redrive_summary(report: RedriveReport) -> list[str]:
 def replay_payments(
     since: Annotated[str, typer.Option(help="ISO time: payments from here (no offset: UTC)")],
     until: Annotated[str | None, typer.Option(help="ISO time: up to here (default: now)")] = None,
-    sink: Annotated[ReplaySink, typer.Option(help="which sink acts on the replay")] = (
-        ReplaySink.all
-    ),
+    sink: Annotated[
+        str,
+        typer.Option(
+            help="which sink acts on the replay: a payment sink's replay name in "
+            "stream/topology.py (salesforce, sagepro) or all"
+        ),
+    ] = "all",
     dry_run: Annotated[bool, typer.Option(help="print what would be republished")] = False,
 ) -> None:
     """Republish the latest state of each payment in the range to the payments topic."""
@@ -264,7 +262,7 @@ def replay_payments(
                 KafkaSettings(),
                 since=start,
                 until=stop,
-                sink=sink.value,
+                sink=sink,
                 dry_run=dry_run,
                 progress=lambda n: bar.advance(task, n),
                 on_total=lambda n: bar.update(task, total=n),

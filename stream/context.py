@@ -63,6 +63,7 @@ class PipelineContext:
     connectors: Connectors
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
     limits: RecordLimits = field(default_factory=RecordLimits)
+    replay_sinks: tuple[str, ...] = ()  # the topology's replay-sink names
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def topic(self, logical: str) -> faust.TopicT:

@@ -227,7 +227,6 @@ class SageProMapping(_Strict):
         default="PAYTRACE-UNMATCHED",
         description="customer for payments no invoice or vault id places",
     )
-    date_format: str = "%Y-%m-%d"
     gl_accounts: dict[str, GLRule] = Field(description="by payment type, plus on_account")
     settlement: SettlementAccounts = Field(default_factory=SettlementAccounts)
 

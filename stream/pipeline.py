@@ -34,6 +34,7 @@ def build(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> Pipel
         bootstrap=bootstrap,
         mapping=load_mapping(worker.mapping_file),
         connectors=Connectors(PayTraceSettings(), SalesforceSettings(), SageProSettings()),
+        replay_sinks=tuple(spec.replay_sink for spec in FLOWS if spec.replay_sink),
     )
     for logical in TOPICS:
         ctx.topics[logical] = app.topic(
@@ -51,7 +52,11 @@ def build(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> Pipel
             continue
         flow.attach()
         flows.append(flow)
-        flow_metrics.initialise(spec.name)
+        reasons = (
+            *flow.ignored_reasons,
+            *(("replayed_for_other_sink",) if spec.replay_sink else ()),
+        )
+        flow_metrics.initialise(spec.name, reasons)
     consumer_lag.register(ctx)
     for topic in ctx.topics.values():
         metrics.STALLS_RECOVERED.labels(topic.get_topic_name())

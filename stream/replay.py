@@ -19,9 +19,10 @@ from pydantic import ValidationError
 
 from schemas.deadletter import DeadLetter
 from stream.kafka import aiokafka_options
-from stream.replay_headers import REPLAY_ID_HEADER, SINK_HEADER, SINKS, replay_headers
+from stream.replay_headers import REPLAY_ID_HEADER, SINK_HEADER, replay_headers
 from stream.replay_plan import (
     ALL,
+    SINKS,
     Record,
     Redrive,
     RedriveReport,

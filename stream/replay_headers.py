@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 SINK_HEADER = "paystream-replay-sink"
 REPLAY_ID_HEADER = "paystream-replay-id"
-SINKS = ("salesforce", "sagepro")
+ALL_SINKS = "all"  # a replay for every sink
 
 Headers = Mapping[str, bytes] | Sequence[tuple[str, bytes]]
 
@@ -20,10 +20,11 @@ def header(headers: Headers | None, name: str) -> str | None:
     return None
 
 
-def sink_skips(sink: str, headers: Headers | None) -> bool:
-    """True for a record replayed for the other sink only; without the header: handle it."""
+def sink_skips(sink: str, headers: Headers | None, sinks: Sequence[str]) -> bool:
+    """True for a record replayed for another of ``sinks`` only; without the header, or with
+    one naming no known sink: handle it (never drop what a replay may have meant for us)."""
     target = header(headers, SINK_HEADER)
-    return target in SINKS and target != sink
+    return target in sinks and target != sink
 
 
 def replay_headers(original: Headers | None, replay_id: str, sink: str) -> list[tuple[str, bytes]]:

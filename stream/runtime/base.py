@@ -25,6 +25,8 @@ class StopWorker(Exception):
 
 class Flow(ABC):
     kind: ClassVar[str]  # source | stream | sink
+    # Why this flow may leave a record alone by design: exported as 0 from the start.
+    ignored_reasons: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, ctx: PipelineContext, spec: FlowSpec) -> None:
         self.ctx = ctx

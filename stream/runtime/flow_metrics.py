@@ -3,6 +3,8 @@ counts its own in/out/failed/latency, so every flow is measured the same way."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter
 
 from stream import metrics
@@ -21,11 +23,13 @@ RECORD_RETRIES = Counter(
 )
 
 
-def initialise(agent: str) -> None:
+def initialise(agent: str, ignored_reasons: Iterable[str] = ()) -> None:
     """Export 0 from the start: rates and dashboards read 0, not "no data", while healthy."""
     for counter in (metrics.EVENTS_IN, metrics.EVENTS_OUT, metrics.EVENTS_FAILED, RECORD_RETRIES):
         counter.labels(agent)
     metrics.PROCESSING_SECONDS.labels(agent)
+    for reason in ignored_reasons:
+        EVENTS_IGNORED.labels(agent, reason)
 
 
 def received(agent: str, count: int = 1) -> None:

@@ -12,14 +12,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-import faust
 from pydantic import BaseModel
 
-from stream.faust_batch_acks import hold_acks
-from stream.runtime import flow_metrics, limits
-from stream.runtime.base import Flow, StopWorker
+from stream.runtime import flow_metrics
+from stream.runtime.consuming import ConsumingFlow
 from stream.runtime.dispositions import Do
 from stream.runtime.outcomes import Ignored, Rejected
 from stream.runtime.records import Incoming
@@ -35,11 +33,18 @@ class Emit:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
-class StreamProcessor(Flow, Generic[M]):
+class StreamProcessor(ConsumingFlow[M]):
     kind = "stream"
-    model: ClassVar[type[BaseModel]]
-    batch_size: ClassVar[int] = 500
-    batch_seconds: ClassVar[float] = 0.2
+    ignored_reasons: ClassVar[tuple[str, ...]] = ("no_output",)
+
+    # No API call per record here: large batches, handed on quickly.
+    @property
+    def batch_size(self) -> int:
+        return 500
+
+    @property
+    def batch_seconds(self) -> float:
+        return 0.2
 
     async def process(self, record: Incoming, value: M) -> Sequence[Emit]:
         """The outputs of one record; raise ``Rejected``/``Ignored`` to say why there are none."""
@@ -50,27 +55,6 @@ class StreamProcessor(Flow, Generic[M]):
 
     def batch_done(self) -> None:
         """Called once every output of the batch is acknowledged by the broker."""
-
-    def attach(self) -> None:
-        topic = self.ctx.topic(self.spec.reads[0])
-        self.ctx.app.agent(topic, name=self.name)(self._run)
-
-    async def _run(self, stream: faust.StreamT[Any]) -> None:
-        # take_events is faust-streaming's, missing from its StreamT stub.
-        async for batch in stream.take_events(self.batch_size, self.batch_seconds):  # type: ignore[attr-defined]
-            try:
-                await self.handle([Incoming.of(event) for event in batch])
-            except BaseException as exc:
-                # Stopped or cancelled mid-batch: its records stay uncommitted, read again.
-                hold_acks(stream)
-                if isinstance(exc, StopWorker):
-                    return
-                raise
-
-    def decode(self, record: Incoming) -> M:
-        value = limits.check(record.key, record.value, self.limits)
-        parsed: M = self.model.model_validate_json(value)  # type: ignore[assignment]
-        return parsed
 
     async def handle(self, records: list[Incoming]) -> None:
         started = time.perf_counter()

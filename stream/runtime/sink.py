@@ -17,14 +17,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
-import faust
 from pydantic import BaseModel
 
 from stream import metrics
-from stream.faust_batch_acks import hold_acks
 from stream.replay_headers import sink_skips
-from stream.runtime import flow_metrics, limits
-from stream.runtime.base import Flow, StopWorker
+from stream.runtime import flow_metrics
+from stream.runtime.consuming import ConsumingFlow
 from stream.runtime.dispositions import Do, dispose
 from stream.runtime.outcomes import DELIVERED, Delivered, Failed, Ignored, Rejected, Result, Skipped
 from stream.runtime.records import Incoming
@@ -43,9 +41,8 @@ class Item(Generic[M]):
     first_failure: float | None = field(default=None, repr=False)
 
 
-class BatchSink(Flow, Generic[M]):
+class BatchSink(ConsumingFlow[M]):
     kind = "sink"
-    model: ClassVar[type[BaseModel]]
     concurrency: ClassVar[int] = 8  # keys written at once by the default ``write``
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -82,35 +79,6 @@ class BatchSink(Flow, Generic[M]):
         raise NotImplementedError
 
     # -- the runtime ---------------------------------------------------------------------
-    def attach(self) -> None:
-        topic = self.ctx.topic(self.spec.reads[0])
-        self.ctx.app.agent(topic, name=self.name)(self._run)
-
-    @property
-    def batch_size(self) -> int:
-        return self.ctx.worker.sink_batch_size
-
-    @property
-    def batch_seconds(self) -> float:
-        return self.ctx.worker.sink_batch_seconds
-
-    async def _run(self, stream: faust.StreamT[Any]) -> None:
-        # take_events is faust-streaming's, missing from its StreamT stub.
-        async for batch in stream.take_events(self.batch_size, self.batch_seconds):  # type: ignore[attr-defined]
-            try:
-                await self.handle([Incoming.of(event) for event in batch])
-            except BaseException as exc:
-                # Stopped or cancelled mid-batch: its records stay uncommitted, read again.
-                hold_acks(stream)
-                if isinstance(exc, StopWorker):
-                    return
-                raise
-
-    def decode(self, record: Incoming) -> M:
-        value = limits.check(record.key, record.value, self.limits)
-        parsed: M = self.model.model_validate_json(value)  # type: ignore[assignment]
-        return parsed
-
     async def _guarded_one(self, item: Item[M]) -> Result:
         try:
             await self.write_one(item)
@@ -125,7 +93,9 @@ class BatchSink(Flow, Generic[M]):
         items: list[Item[M]] = []
         for record in records:
             try:
-                if self.spec.replay_sink and sink_skips(self.spec.replay_sink, record.headers):
+                if self.spec.replay_sink and sink_skips(
+                    self.spec.replay_sink, record.headers, self.ctx.replay_sinks
+                ):
                     raise Ignored("replayed_for_other_sink")
                 items.append(Item(record, self.decode(record)))
             except Exception as exc:

@@ -116,14 +116,14 @@ async def test_subscriber_restarted_mid_stream_loses_and_repeats_nothing(
         published = {replay_number(c.replay_id) for c in await cdc_changes(pipeline)}
         return set(await change_log(pipeline)) <= published
 
-    await wait_for(cdc_caught_up, "the script's change events on the CDC topic", 30)
+    await wait_for(cdc_caught_up, "the script's change events on the CDC topic", 120)
 
     async def all_paid() -> bool:
         opportunities_paid = [await paid(pipeline, "Opportunity", r) for r in closed]
         return all(opportunities_paid) and all([await paid(pipeline, "Order", r) for r in orders])
 
     await wait_for(all_paid, "every closed deal and new order Paid", 60)
-    await wait_for(cdc_caught_up, "our write-backs' change events on the CDC topic", 30)
+    await wait_for(cdc_caught_up, "our write-backs' change events on the CDC topic", 120)
     await asyncio.sleep(3)  # room for a late duplicate, were there one
 
     changes = [c for c in await cdc_changes(pipeline) if c.source == "cdc"]

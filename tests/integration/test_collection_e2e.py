@@ -118,7 +118,7 @@ async def test_closed_won_and_new_order_charge_once_and_outcomes_are_written(
     await close_won(pipeline, opportunity)  # a no-op update by someone else: not a new trigger
     async with pipeline.salesforce() as salesforce:
         await salesforce.update("Opportunity", opportunity, {"Description": "edited later"})
-    await wait_for(lambda: _settled(pipeline), "the pipeline to go quiet", 15)
+    await wait_for(lambda: _settled(pipeline), "the pipeline to go quiet", 120)
     assert len(await paytrace_sales(pipeline, opportunity)) == 1
     assert not await pipeline.dead_letters()
 

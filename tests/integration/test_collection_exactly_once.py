@@ -143,7 +143,7 @@ async def test_same_cdc_event_delivered_three_times_charges_once(pipeline: Pipel
         )
 
     await wait_for(lambda: paid(pipeline, opportunity), "the Opportunity marked Paid", 60)
-    await wait_for(three_commands_two_duplicates, "three commands, two seen as duplicates", 30)
+    await wait_for(three_commands_two_duplicates, "three commands, two seen as duplicates", 120)
     assert await charges_metric(worker, "charged") == 1
     assert await charges_metric(worker, "duplicate") == 2
     await assert_settled_once(pipeline, opportunity, "125.00")
@@ -222,7 +222,7 @@ async def test_worker_killed_between_approved_sale_and_ledger_commit(pipeline: P
         async def pending() -> bool:
             return ledger.first_seen(target, "PENDING") is not None
 
-        await wait_for(pending, "the target PENDING in the ledger", 30, every=0.05)
+        await wait_for(pending, "the target PENDING in the ledger", 120, every=0.05)
         pending_at = ledger.first_seen(target, "PENDING")
         assert pending_at is not None
         # PENDING -> export look-up (one latency) -> the sale, in flight for the next one.
@@ -236,7 +236,7 @@ async def test_worker_killed_between_approved_sale_and_ledger_commit(pipeline: P
         async def sale_made() -> bool:
             return len(await paytrace_sales(pipeline, target)) == 1
 
-        await wait_for(sale_made, "PayTrace approving the in-flight sale", 15)
+        await wait_for(sale_made, "PayTrace approving the in-flight sale", 120)
         first.kill()  # the approval sits unread in the dead worker's socket
         await asyncio.sleep(0.5)  # the tail catches up with anything written before
         state_at_kill = ledger.last_state(target)

@@ -93,7 +93,7 @@ async def test_transactions_flow_once_even_when_polled_twice(pipeline: Pipeline)
         return len(raw) >= 2 * len(raw_before)
 
     await wait_for(republished, "the same transactions polled a second time", 90)
-    await wait_for(lambda: salesforce_matches(pipeline, expected), "Payment__c records", 30)
+    await wait_for(lambda: salesforce_matches(pipeline, expected), "Payment__c records", 120)
     canonical_after = await read_all(pipeline.kafka, pipeline.bootstrap, pipeline.topic("payments"))
     assert len(canonical_after) == len(canonical_before), "dedupe re-emitted a payment"
     assert not await pipeline.dead_letters()
@@ -137,7 +137,7 @@ async def test_malformed_records_are_dead_lettered_and_the_pipeline_goes_on(
     async def three_dead() -> bool:
         return len(await pipeline.dead_letters()) >= 3
 
-    await wait_for(three_dead, "three dead letters", 30)
+    await wait_for(three_dead, "three dead letters", 120)
     dead = await pipeline.dead_letters()
     reasons = {key: headers["paystream-reason"].decode() for key, _, headers in dead}
     assert reasons == {

@@ -55,7 +55,7 @@ async def test_rest_writes_arrive_as_create_and_update_events() -> None:
         orders = asyncio.create_task(
             take(subscriber.subscribe(ORDERS, None, on_keepalive=on_keepalive), 2)
         )
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in live.values())), 3)
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in live.values())), 30)
 
         written = time.monotonic()
         opp_id = await org.opportunity("Solar panels", "Prospecting")
@@ -116,7 +116,7 @@ async def test_earliest_custom_and_latest_presets() -> None:
         latest = asyncio.create_task(
             take(subscriber.subscribe(OPPORTUNITIES, None, on_keepalive=lambda *_: live.set()), 1)
         )
-        await asyncio.wait_for(live.wait(), 3)
+        await asyncio.wait_for(live.wait(), 30)
         await org.rest.update("Opportunity", opp_id, {"Amount": 10})
         (newest,) = await latest
         assert newest.changed_values["Amount"] == 10.0
@@ -152,7 +152,7 @@ async def test_keepalive_carries_the_latest_replay_id() -> None:
             call = stub.Subscribe(metadata=await org.metadata())
             await call.write(pb.FetchRequest(topic_name=OPPORTUNITIES, num_requested=5))
             started = time.monotonic()
-            keepalive = await asyncio.wait_for(call.read(), 3)
+            keepalive = await asyncio.wait_for(call.read(), 30)
             waited = time.monotonic() - started
             call.cancel()
         tip = await org.state.store.latest_replay_id()
@@ -177,17 +177,17 @@ async def test_the_server_never_exceeds_the_credit_granted() -> None:
             )
             first: list[pb.ConsumerEvent] = []
             while len(first) < 2:
-                response = await asyncio.wait_for(call.read(), 3)
+                response = await asyncio.wait_for(call.read(), 30)
                 first.extend(response.events)
             assert len(first) == 2 and response.pending_num_requested == 0
-            held = await asyncio.wait_for(call.read(), 3)  # three events are due, no credit
+            held = await asyncio.wait_for(call.read(), 30)  # three events are due, no credit
             assert not held.events and held.pending_num_requested == 0
             assert held.latest_replay_id == first[-1].replay_id  # not past what we have not had
 
             await call.write(pb.FetchRequest(num_requested=10))
             rest: list[pb.ConsumerEvent] = []
             while len(rest) < 3:
-                response = await asyncio.wait_for(call.read(), 3)
+                response = await asyncio.wait_for(call.read(), 30)
                 rest.extend(response.events)
             assert response.pending_num_requested == 7
             call.cancel()

@@ -111,6 +111,7 @@ def context(
         mapping=mapping or load_mapping(None),
         connectors=connectors or FakeConnectors(),  # type: ignore[arg-type]
         limits=limits or RecordLimits(),
+        replay_sinks=("salesforce", "sagepro"),
     )
     for logical in TOPICS:
         ctx.topics[logical] = FakeTopic(logical)  # type: ignore[assignment]

@@ -133,7 +133,7 @@ def test_salesforce_gets_no_card_data_from_an_unredacted_payment() -> None:
             {
                 "type": PaymentType.REFUND,
                 "status": PaymentStatus.REFUNDED,
-                "original_transaction_id": "4111 1111 1111 1111",
+                "original_transaction_id": "4111111111111111",
             },
             None,
         ),

@@ -14,6 +14,7 @@ from schemas.deadletter import DeadLetter
 from stream.replay_headers import REPLAY_ID_HEADER, SINK_HEADER, header, replay_headers, sink_skips
 from stream.replay_plan import (
     ALL,
+    SINKS,
     PartitionRange,
     Record,
     partition_range,
@@ -43,9 +44,9 @@ def test_each_sink_skips_only_what_was_replayed_for_the_other(
     as_dict = {"other": b"x"} | ({SINK_HEADER: target} if target else {})
     as_list = list(as_dict.items())  # aiokafka gives a sequence of pairs, Faust a dict
     for headers in (as_dict, as_list):
-        assert sink_skips("salesforce", headers) is salesforce_skips
-        assert sink_skips("sagepro", headers) is sagepro_skips
-    assert not sink_skips("salesforce", None)
+        assert sink_skips("salesforce", headers, SINKS) is salesforce_skips
+        assert sink_skips("sagepro", headers, SINKS) is sagepro_skips
+    assert not sink_skips("salesforce", None, SINKS)
 
 
 def test_replay_headers_replace_an_earlier_runs_and_keep_the_rest() -> None:

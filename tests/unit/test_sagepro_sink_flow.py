@@ -199,8 +199,11 @@ async def test_a_refund_naming_no_real_original_is_parked_before_any_call(
     sage: FakeSage, paytrace: FakePayTrace, original: str
 ) -> None:
     ctx, flow = build(sage, paytrace)
-    await flow.handle([record(payment("201", original=original)), record(payment("101"))])
-    assert reasons(ctx) == [("201", "invalid_original_id")]
+    # Written by some other producer: the Payment schema itself refuses such an original id
+    # (PayTrace ids are 1-18 digits), so it is parked at the door as malformed.
+    forged = payment("201", original="1").model_copy(update={"original_transaction_id": original})
+    await flow.handle([record(forged), record(payment("101"))])
+    assert reasons(ctx) == [("201", "malformed")]
     assert sage.posted == ["101"] and paytrace.asked == []
 
 
