@@ -16,7 +16,8 @@ class DeadLetter(BaseModel):
     reason: str  # short and stable: used as a metric label and a header
     error: str  # human-readable detail
     payload: str  # the original value, redacted of card data and cut to a bounded size
-    payload_sha256: str | None = None  # of the whole original, to match it when it was cut
+    # SHA-256 of the whole original (to match it when cut), as hex bytes joined by colons
+    payload_sha256: str | None = None
     payload_bytes: int | None = None  # the original's size
     payload_complete: bool = True  # False when the payload was cut to bound the dead letter
     at: datetime

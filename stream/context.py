@@ -47,6 +47,17 @@ class Connectors:
         client: SageProRestClient = self._clients["sagepro"]
         return client
 
+    async def probe(self, system: str) -> None:
+        """One cheap call to ``system``; raises when it does not answer."""
+        clients = {
+            "paytrace": self.paytrace,
+            "salesforce": self.salesforce,
+            "sagepro": self.sagepro,
+        }
+        if system not in clients:
+            raise LookupError(f"no client for {system!r}")
+        await clients[system]().probe()
+
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
         for client in clients.values():

@@ -24,7 +24,9 @@ from schemas.collection import SalesforceChange
 
 MASK = "x"
 # Digits joined by single spaces/dashes; a card number may be any span of its groups.
-_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,}")
+# ASCII digits only, as bytes read and as every scanner of bytes sees them: a digit of another
+# script ("\u0664") counts in neither, so no reading of the same text finds other runs.
+_RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,}")
 _SEPARATOR = re.compile(r"[ -]")
 _DIGIT = re.compile(r"\d")
 _PLAIN = bytes.maketrans(b"0123456789", bytes(range(10)))
@@ -40,6 +42,7 @@ _CARD_CODE = re.compile(
     r"(\d(?: ?\d){2,3})(?!\d)"
 )
 _JSON_ESCAPE = re.compile(r"\\+u00(3[0-9]|2[0dD])")
+_ESCAPED = {f"3{d}": str(d) for d in range(10)} | {"20": " ", "2d": "-", "2D": "-"}
 
 _SECRET_NAMES = frozenset(
     {
@@ -67,6 +70,48 @@ def luhn_valid(digits: str) -> bool:
                 value -= 9
         total += value
     return total % 10 == 0
+
+
+def _reduce(out: list[str]) -> bool:
+    """Undoes the escapes (``\\u0034``, any number of backslashes) ending ``out``."""
+    reduced = False
+    while len(out) >= 6 and out[-6] == "\\" and out[-5] == "u" and out[-4] == out[-3] == "0":
+        char = _ESCAPED.get(out[-2] + out[-1])
+        if char is None:
+            break
+        del out[-5:]
+        while out and out[-1] == "\\":
+            out.pop()
+        out.append(char)
+        reduced = True
+    return reduced
+
+
+def _push(out: list[str], text: str, start: int, end: int) -> None:
+    # An escape undone may make one with the next few characters ("\\u00\\u00334"): those
+    # go one by one; the rest holds no escape, and every character is pushed and popped once.
+    pending = 4
+    while start < end and pending:
+        out.append(text[start])
+        start += 1
+        pending = 4 if _reduce(out) else pending - 1
+    out.extend(text[start:end])
+
+
+def json_unescaped(text: str) -> str:
+    """``text`` with JSON's ``\\u0034``-style escapes of digits, spaces and dashes undone, those
+    of JSON inside JSON (``\\\\u0034``) and those that undoing others forms too: in linear time."""
+    if "\\u00" not in text:
+        return text
+    out: list[str] = []
+    position = 0
+    for match in _JSON_ESCAPE.finditer(text):
+        _push(out, text, position, match.start())
+        out.append(_ESCAPED[match.group(1)])
+        _reduce(out)
+        position = match.end()
+    _push(out, text, position, len(text))
+    return "".join(out)
 
 
 def mask_pan(digits: str) -> str:
@@ -144,7 +189,20 @@ def _mask_code(match: re.Match[str]) -> str:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with card numbers and card codes masked; the same object if it had none."""
+    """``text`` with card numbers and card codes masked; the same object if it had none.
+
+    Digits, spaces and dashes written as JSON escapes count as what they stand for (as
+    ``find_card_numbers`` reads them): when that shows card data, the text comes back with
+    those escapes undone and the card data masked."""
+    if "\\u00" in text:
+        plain = json_unescaped(text)
+        if plain != text:
+            cleaned = _redact_plain(plain)
+            return text if cleaned == plain else cleaned
+    return _redact_plain(text)
+
+
+def _redact_plain(text: str) -> str:
     # Cheap checks first: most strings are short ids or names with no card word.
     if len(text) >= 13:
         text = _RUN.sub(_mask_run, text)
@@ -295,19 +353,13 @@ def redact_change(change: SalesforceChange) -> SalesforceChange:
     return SalesforceChange.model_validate(cleaned)
 
 
-def _unescape(match: re.Match[str]) -> str:
-    return chr(int(match.group(1), 16))
-
-
 def find_card_numbers(data: str | bytes) -> list[str]:
     """Every card number written in ``data``, as its digits: what ``redact_text`` masks.
 
     For tests scanning what was written (topics, logs, files): bytes are read as Latin-1,
     and JSON's ``\\u0034``-style escapes of digits, spaces and dashes are undone first.
     """
-    text = data.decode("latin-1") if isinstance(data, bytes | bytearray) else data
-    if "\\u00" in text:
-        text = _JSON_ESCAPE.sub(_unescape, text)
+    text = json_unescaped(data.decode("latin-1") if isinstance(data, bytes | bytearray) else data)
     found: list[str] = []
     for match in _RUN.finditer(text):
         groups = _SEPARATOR.split(match.group(0))

@@ -62,6 +62,18 @@ class ApiClient(ABC):
         about to expire). The base knows no expiry: a token lives until it is refused."""
         return False
 
+    # A cheap authenticated GET that every healthy server answers; None: logging in is the probe.
+    probe_path: str | None = None
+
+    async def probe(self) -> None:
+        """Return when the system answers a cheap authenticated call, raise when it does not:
+        tells a record's own failure (the system is up) from an outage (it is not)."""
+        if self.probe_path is None:
+            await self.invalidate_token()
+            self._auth_headers = await self.authenticate()
+            return
+        await self.request("GET", self.probe_path, endpoint="probe", retry=False)
+
     async def invalidate_token(self) -> None:
         self._auth_headers = None
 

@@ -62,6 +62,7 @@ def _params(**values: Any) -> dict[str, str]:
 
 class SageProRestClient(ApiClient):
     system = SYSTEM
+    probe_path = "/api/glaccounts"  # small, always there
 
     def __init__(
         self,

@@ -39,6 +39,9 @@ class Item(Generic[M]):
     value: M
     attempts: int = 0
     first_failure: float | None = field(default=None, repr=False)
+    # A probe found the system up after this record's budget was spent: one more failure
+    # and it is the record's (one more try first, so an outage that just ended is no fault).
+    system_up: bool = False
 
 
 class BatchSink(ConsumingFlow[M]):
@@ -150,14 +153,14 @@ class BatchSink(ConsumingFlow[M]):
         if item.first_failure is None:
             item.first_failure = round_started
         flow_metrics.retried(self.name)
-        if self._budget_spent(item, now):
-            # Others got through since this record first failed: the fault is the record's.
+        if self._budget_spent(item, now) and await self._system_answered(item, result.error):
+            # The system answered while this record kept failing: the fault is the record's.
             await self.settle(
                 item.record,
                 Rejected(
                     "retries_exhausted",
-                    f"{item.attempts} attempts over {now - item.first_failure:.0f}s while "
-                    f"other records succeeded; last error: {result.error}",
+                    f"{item.attempts} attempts over {now - item.first_failure:.0f}s while the "
+                    f"system answered others; last error: {result.error}",
                 ),
             )
             return True
@@ -168,5 +171,23 @@ class BatchSink(ConsumingFlow[M]):
         return (
             item.attempts >= self.limits.retry_budget_attempts
             and now - item.first_failure >= self.limits.retry_budget_seconds
-            and self._last_success >= item.first_failure
         )
+
+    async def _system_answered(self, item: Item[M], error: BaseException) -> bool:
+        """True once the system behind ``error`` is known up for everyone else: a record of
+        this batch got through since this one first failed, or a probe succeeded before this
+        record's latest failure. An outage fails both and the record is held (a held batch
+        reads nothing new, so the probe is what can tell)."""
+        assert item.first_failure is not None
+        if self._last_success >= item.first_failure or item.system_up:
+            return True
+        system = getattr(error, "system", None)
+        if not isinstance(system, str):
+            return False  # unreachable (a transport error): an outage until proven otherwise
+        try:
+            await self.ctx.connectors.probe(system)
+        except Exception as exc:  # any failure of the probe means "not up"
+            log.info("%s: %s does not answer a probe (%r): holding", self.name, system, exc)
+            return False
+        item.system_up = True
+        return False

@@ -83,6 +83,8 @@ class FakeConnectors:
     salesforce_settings: Any = None
     sagepro_settings: Any = None
     closed: bool = field(default=False)
+    down: set[str] = field(default_factory=set)  # systems whose probe fails
+    probed: list[str] = field(default_factory=list)
 
     def paytrace(self) -> Any:
         return self.paytrace_client
@@ -92,6 +94,13 @@ class FakeConnectors:
 
     def sagepro(self) -> Any:
         return self.sagepro_client
+
+    async def probe(self, system: str) -> None:
+        self.probed.append(system)
+        client = getattr(self, f"{system}_client", None)
+        # A fake client in an outage (``down_for`` calls left to fail) fails the probe too.
+        if system in self.down or getattr(client, "down_for", 0) > 0:
+            raise ConnectionError(f"{system} is down")
 
     async def aclose(self) -> None:
         self.closed = True

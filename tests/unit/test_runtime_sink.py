@@ -104,6 +104,35 @@ async def test_a_record_failing_while_others_succeed_is_dead_lettered_after_its_
     assert letter.reason == "retries_exhausted" and "PayTrace 500" in letter.error
 
 
+async def test_a_lone_failing_record_is_dead_lettered_when_a_probe_finds_the_system_up() -> None:
+    # Nothing else in its batch got through (a held batch reads nothing new): the probe tells.
+    sink, ctx = build(RecordLimits(retry_budget_seconds=0.01, retry_budget_attempts=2))
+    sink.remote.fail["stuck"] = Retriable("500 for this id only", system="paytrace", status=500)
+    await sink.handle([order("stuck", 0)])
+    [letter] = dead_letters(ctx)
+    assert letter.reason == "retries_exhausted"
+    assert ctx.connectors.probed == ["paytrace"]
+
+
+async def test_a_lone_failing_record_is_held_while_the_probe_fails_too() -> None:
+    sink, ctx = build(RecordLimits(retry_budget_seconds=0.01, retry_budget_attempts=2))
+    sink.remote.fail["stuck"] = Retriable("503", system="paytrace", status=503)
+    ctx.connectors.down.add("paytrace")
+
+    probes = ctx.connectors.probed
+
+    class EndsAfterThreeProbes(list[str]):
+        def append(self, system: str) -> None:
+            super().append(system)
+            if len(self) == 3:  # the outage ends: the held record goes through
+                del sink.remote.fail["stuck"]
+                ctx.connectors.down.discard("paytrace")
+
+    ctx.connectors.probed = EndsAfterThreeProbes(probes)
+    await sink.handle([order("stuck", 0)])
+    assert sink.remote.written == ["stuck"] and dead_letters(ctx) == []
+
+
 async def test_an_outage_for_everyone_is_held_then_everything_delivered() -> None:
     sink, ctx = build(RecordLimits(retry_budget_seconds=0.01, retry_budget_attempts=1))
     sink.remote.down = 6  # every record fails a few rounds: nobody succeeds meanwhile
