@@ -6,7 +6,11 @@ Runs on the leader, one long-lived subscription per change-event channel:
 - a replay id past Salesforce's retention window (72 h) cannot be resumed: the agent logs a
   resync, queries the records changed since the last commit it saw, publishes them as
   ``resync`` changes, and subscribes from the latest event. Charges are idempotent by
-  business key, so records seen twice this way are harmless.
+  business key, so records seen twice this way are harmless;
+- a gap event (``GAP_*``: Salesforce could not send the change's fields) or an overflow event
+  (``GAP_OVERFLOW``: no record ids either) is answered the same way: the records it names (or,
+  for an overflow, the entity's records changed around it) are queried and published as
+  ``RESYNC`` changes beside it, so the trigger decides from the records' current state.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from stream.topic_names import CDC_POSITION_TOPIC
 log = logging.getLogger(__name__)
 RESYNC_MARGIN = timedelta(minutes=5)
 RESYNC_SETTLE_SECONDS = 2.0
+GAP_PREFIX = "GAP_"
+SOQL_ID_CHUNK = 200  # ids per ``Id IN (...)``: keeps the GET URL well under 16 KB
 
 
 class ChannelPosition(BaseModel):
@@ -157,7 +163,8 @@ class SalesforceCdcSource(Source):
                 ahead.replay_id = pending[-1].replay_id
                 ahead.commit_timestamp = max(c.commit_timestamp for c in pending)
             started = first_arrived if pending else None
-            await self.commit(channel, ahead, self.records(pending), started=started)
+            changes = await self.with_gaps_filled(obj, channel, pending)
+            await self.commit(channel, ahead, self.records(changes), started=started)
             position.replay_id, position.commit_timestamp = ahead.replay_id, ahead.commit_timestamp
             pending.clear()
 
@@ -235,29 +242,68 @@ class SalesforceCdcSource(Source):
             "%s: resync of %s closed with %d more records", self.name, channel, len(changes)
         )
 
-    async def query_changed(
-        self, obj: str, channel: str, since: datetime
+    async def with_gaps_filled(
+        self, obj: str, channel: str, changes: list[SalesforceChange]
     ) -> list[SalesforceChange]:
+        """Each gap or overflow event, followed by the current state of what it names."""
+        filled: list[SalesforceChange] = []
+        for change in changes:
+            filled.append(change)
+            if not change.change_type.startswith(GAP_PREFIX) or change.entity != obj:
+                continue
+            if change.change_type == "GAP_OVERFLOW":
+                moment = datetime.fromtimestamp(change.commit_timestamp / 1000, UTC)
+                found = await self.query_changed(obj, channel, moment - RESYNC_MARGIN)
+            else:
+                ids = [rid for rid in change.record_ids if is_valid_id(rid)]
+                found = await self.query_ids(obj, channel, ids, change.change_type == "GAP_CREATE")
+            log.warning(
+                "%s: %s on %s: re-queried %d record(s)",
+                self.name,
+                change.change_type,
+                channel,
+                len(found),
+            )
+            filled.extend(found)
+        return filled
+
+    def _fields(self, obj: str) -> str:
         collection = self.ctx.mapping.collection
         fields = {"Id", "LastModifiedDate", "CreatedDate", collection.account_field}
         fields |= {t.field for t in collection.triggers if t.object == obj and t.field}
+        return ", ".join(sorted(fields))
+
+    async def query_changed(
+        self, obj: str, channel: str, since: datetime
+    ) -> list[SalesforceChange]:
         stamp = literal(since)
-        soql = f"SELECT {', '.join(sorted(fields))} FROM {obj} WHERE LastModifiedDate >= {stamp}"  # noqa: S608
+        soql = f"SELECT {self._fields(obj)} FROM {obj} WHERE LastModifiedDate >= {stamp}"  # noqa: S608
         rows = await self.ctx.connectors.salesforce().query(soql)
-        now_ms = int(datetime.now(UTC).timestamp() * 1000)
-        return [
-            SalesforceChange(
-                source="resync",
-                topic=channel,
-                entity=obj,
-                change_type="RESYNC",
-                record_ids=[row["Id"]],
-                values={k: v for k, v in row.items() if v is not None},
-                commit_timestamp=now_ms,
-                created_in_window=_created_after(row, since),
-            )
-            for row in rows
-        ]
+        return [_resync(channel, obj, row, _created_after(row, since)) for row in rows]
+
+    async def query_ids(
+        self, obj: str, channel: str, ids: list[str], created: bool
+    ) -> list[SalesforceChange]:
+        """The named records as they are now (a deleted one is simply not found)."""
+        rows: list[dict[str, object]] = []
+        for start in range(0, len(ids), SOQL_ID_CHUNK):
+            chunk = ", ".join(literal(rid) for rid in ids[start : start + SOQL_ID_CHUNK])
+            soql = f"SELECT {self._fields(obj)} FROM {obj} WHERE Id IN ({chunk})"  # noqa: S608
+            rows += await self.ctx.connectors.salesforce().query(soql)
+        return [_resync(channel, obj, row, created) for row in rows]
+
+
+def _resync(channel: str, obj: str, row: dict[str, object], created: bool) -> SalesforceChange:
+    return SalesforceChange(
+        source="resync",
+        topic=channel,
+        entity=obj,
+        change_type="RESYNC",
+        record_ids=[str(row["Id"])],
+        values={k: v for k, v in row.items() if v is not None},
+        commit_timestamp=int(datetime.now(UTC).timestamp() * 1000),
+        created_in_window=created,
+    )
 
 
 def _created_after(row: dict[str, object], since: datetime) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import broker_passthrough, salesforce_sink, transform
+from bench import broker_passthrough, risk, salesforce_sink, transform
 from bench.result import BenchResult
 
 TABLE_WIDTH = 110
@@ -32,6 +32,10 @@ async def _transform(records: int, repeats: int) -> BenchResult:
     return transform.run_transform(records, repeats)
 
 
+async def _risk(records: int, repeats: int) -> BenchResult:
+    return risk.run_risk(records, repeats)
+
+
 BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in (
@@ -41,6 +45,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             salesforce_sink.DEFAULT_RECORDS,
             salesforce_sink.run_salesforce_sink,
         ),
+        Benchmark(risk.NAME, risk.DEFAULT_RECORDS, _risk),
         Benchmark(
             broker_passthrough.NAME,
             broker_passthrough.DEFAULT_RECORDS,

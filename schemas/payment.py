@@ -84,6 +84,14 @@ class Payment(BaseModel):
     description: str | None = None
     references: References = References()
     custom_fields: dict[str, str] = Field(default_factory=dict)
+    # Risk signals (stream/risk_features.py); optional so records written before them parse.
+    avs_response: str | None = None  # PayTrace's wording, e.g. "Full Exact Match", "No Match"
+    csc_response: str | None = None  # "Match", "No Match", "Not Processed", ...
+    approval_message: str | None = None
+    local_hour: int | None = Field(default=None, ge=0, le=23)  # in the merchant's time zone
+    # SHA-256 (16 hex) of the billing name and zip, lower-cased: tells customers without a
+    # vault id apart without carrying a name on the topic.
+    billing_key: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
 
     @property
     def settled(self) -> bool:

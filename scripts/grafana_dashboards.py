@@ -480,6 +480,20 @@ def overview() -> dict[str, Any]:
             width=8,
         ),
         *settlement_panels(),
+        Panel(
+            "Disputes by stage / responses due soon",
+            [
+                (
+                    f"sum by (stage) (increase(paystream_disputes_total{{{W}}}{RATE}))",
+                    "{{stage}}",
+                ),
+                (f"sum(paystream_disputes_due_soon{{{W}}})", "responses due soon"),
+            ],
+            "short",
+            width=24,
+            description="Dispute notifications applied per stage (agents/dispute_salesforce.py), "
+            "and open disputes whose response is due within PAYSTREAM_DISPUTE_DUE_SOON_DAYS.",
+        ),
     ]
     return dashboard(
         "paystream-overview",
@@ -614,11 +628,66 @@ def sagepro() -> dict[str, Any]:
     )
 
 
+def risk() -> dict[str, Any]:
+    """Streaming risk scoring (agents/risk_scorer.py, agents/risk_actions.py)."""
+    panels = [
+        Panel(
+            "Risk score p50 / p95",
+            [
+                (
+                    f"histogram_quantile(0.5, sum by (le) ({rate('paystream_risk_score_bucket')}))",
+                    "p50",
+                ),
+                (
+                    "histogram_quantile(0.95, sum by (le) "
+                    f"({rate('paystream_risk_score_bucket')}))",
+                    "p95",
+                ),
+            ],
+            "percentunit",
+            width=8,
+            description="Scores of payments as they are scored; 0 = nothing unusual.",
+        ),
+        Panel(
+            "Payments scored / at or above the review threshold",
+            [
+                (f"sum({rate('paystream_risk_score_count')})", "scored"),
+                (f"sum({rate('paystream_risk_high_total')})", "high risk (review Case)"),
+            ],
+            "ops",
+            width=8,
+        ),
+        Panel(
+            "High-risk share of scored payments",
+            [
+                (
+                    f"sum({rate('paystream_risk_high_total')}) / "
+                    f"clamp_min(sum({rate('paystream_risk_score_count')}), 1e-9)",
+                    "high-risk share",
+                )
+            ],
+            "percentunit",
+            width=8,
+            thresholds=[(None, "green"), (0.02, "orange"), (0.05, "red")],
+            description="A sudden rise is card testing or a burst of fraud (alert "
+            "PaystreamRiskHighShare); the Cases name each payment's reasons.",
+        ),
+        *flow_panels("risk"),
+    ]
+    return dashboard(
+        "paystream-risk",
+        "paystream / Risk",
+        "Streaming risk scores of payments, high-risk payments and the scoring flows.",
+        panels,
+    )
+
+
 DASHBOARDS = {
     "overview.json": overview,
     "paytrace.json": paytrace,
     "salesforce.json": salesforce,
     "sagepro.json": sagepro,
+    "risk.json": risk,
 }
 
 

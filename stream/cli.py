@@ -26,6 +26,8 @@ replay_app = typer.Typer(
     help="Republish payments for a backfill, or re-drive dead letters (workers keep running).",
 )
 app.add_typer(replay_app, name="replay")
+disputes_app = typer.Typer(no_args_is_help=True, help="Card disputes: import a report.")
+app.add_typer(disputes_app, name="disputes")
 
 
 class System(StrEnum):
@@ -67,17 +69,37 @@ def topology() -> None:
 
 
 @mapping_app.command("check")
-def mapping_check(file: Path) -> None:
+def mapping_check(
+    file: Path,
+    against_org: Annotated[
+        bool,
+        typer.Option(
+            "--against-org",
+            help="also check fields, picklists and GL accounts against the worker's "
+            "Salesforce org and Sage Pro books",
+        ),
+    ] = False,
+) -> None:
     """Validate a mapping file; exit 1 with the problems if it is not valid."""
     import yaml
 
     from stream.mapping import load_mapping
+    from stream.mapping_check import offline_problems
 
     try:
         mapping = load_mapping(file)
     except (ValidationError, ValueError, OSError, yaml.YAMLError) as exc:
         typer.echo(f"{file}: invalid\n{exc}", err=True)
         raise typer.Exit(1) from exc
+    if against_org:
+        from stream.mapping_check import run_against_org
+
+        problems = asyncio.run(run_against_org(mapping))
+    else:
+        problems = offline_problems(mapping)
+    if problems:
+        typer.echo("\n".join(f"{file}: {problem}" for problem in problems), err=True)
+        raise typer.Exit(1)
     typer.echo(
         f"{file}: ok ({len(mapping.statuses)} status rules, "
         f"{len(mapping.salesforce.fields)} Salesforce fields, "
@@ -291,6 +313,22 @@ def replay_deadletters(
     typer.echo("\n".join(_redrive_summary(report)))
     if report.refused:
         raise typer.Exit(1)
+
+
+@app.command()
+def ingress() -> None:
+    """Signed push notifications of disputes onto <prefix>.disputes (PAYSTREAM_INGRESS_*)."""
+    from stream.dispute_cli import run_ingress
+
+    raise typer.Exit(run_ingress())
+
+
+@disputes_app.command("import")
+def disputes_import(file: Path) -> None:
+    """Send a dispute report (CSV) to <prefix>.disputes; exits 1 if a row was rejected."""
+    from stream.dispute_cli import run_import
+
+    raise typer.Exit(run_import(file))
 
 
 def main() -> None:

@@ -43,6 +43,10 @@ CANONICAL_PATHS = frozenset(
         "references.account_id",
         "references.erp_invoice_id",
         "references.erp_customer_id",
+        "avs_response",
+        "csc_response",
+        "approval_message",
+        "local_hour",
     }
 )
 CorrelationTarget = Literal[
@@ -220,6 +224,16 @@ class SettlementAccounts(_Strict):
     reference_prefix: str = "PAYTRACE-BATCH-"  # + batch number: the journal entry's Reference
 
 
+class DisputeAccounts(_Strict):
+    """A chargeback moves the disputed amount out of clearing into a receivable from the card
+    network; won (or reversed) moves it back, lost writes it off (agents/dispute_sagepro.py)."""
+
+    receivable: str = Field(default="1210", description="chargebacks receivable")
+    clearing: str = Field(default="1010", description="where the processor takes the money")
+    losses: str = Field(default="4900", description="where a lost chargeback is written off")
+    reference_prefix: str = "DSP-"  # + case id + stage: credit memo and journal References
+
+
 class SageProMapping(_Strict):
     payment_status: dict[PaymentStatus, str]
     payment_method_code: str = "CC"
@@ -229,6 +243,7 @@ class SageProMapping(_Strict):
     )
     gl_accounts: dict[str, GLRule] = Field(description="by payment type, plus on_account")
     settlement: SettlementAccounts = Field(default_factory=SettlementAccounts)
+    disputes: DisputeAccounts = Field(default_factory=DisputeAccounts)
 
     @field_validator("gl_accounts")
     @classmethod
@@ -298,6 +313,19 @@ class CollectionMapping(_Strict):
         return value
 
 
+class RiskMapping(_Strict):
+    """Streaming risk scoring (agents/risk_scorer.py, agents/risk_actions.py): where scores
+    land in Salesforce and when a payment gets a review Case."""
+
+    review_threshold: float = Field(default=0.7, gt=0, le=1, description="Case at or above")
+    score_field: str = "Risk_Score__c"  # on the payment object
+    reasons_field: str = "Risk_Reasons__c"
+    case_id_field: str = "Risk_Case_Key__c"  # on Case: RISK-<transaction id>, found by SOQL
+    case_priority: str = "High"
+    small_amount: float = Field(default=5.0, gt=0, description="card-testing size, in currency")
+    high_amount: float = Field(default=1000.0, gt=0, description="large for a first-seen customer")
+
+
 class Mapping(_Strict):
     version: Literal[1] = 1
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
@@ -312,6 +340,7 @@ class Mapping(_Strict):
     salesforce: SalesforceMapping
     sagepro: SageProMapping
     collection: CollectionMapping = Field(default_factory=CollectionMapping)
+    risk: RiskMapping = Field(default_factory=RiskMapping)
 
     @model_validator(mode="after")
     def _cross_check(self) -> Mapping:

@@ -204,3 +204,34 @@ CHARGE_REFUSALS = (
 )
 for _reason in CHARGE_REFUSALS:
     CHARGES_REFUSED.labels(_reason)
+
+# Disputes (agents/dispute_salesforce.py): notifications processed by stage, and open cases
+# whose response is due within PAYSTREAM_DISPUTE_DUE_SOON_DAYS (per worker: sum them).
+DISPUTES = Counter(
+    "paystream_disputes_total",
+    "Dispute notifications applied to Salesforce, by stage.",
+    ["stage"],
+    registry=REGISTRY,
+)
+DISPUTES_DUE_SOON = Gauge(
+    "paystream_disputes_due_soon",
+    "Open disputes (retrieval request, chargeback) whose response is due soon or overdue.",
+    registry=REGISTRY,
+)
+DISPUTE_STAGES = ("retrieval_request", "chargeback", "representment", "won", "lost", "reversed")
+for _stage in DISPUTE_STAGES:
+    DISPUTES.labels(_stage)
+
+# Streaming risk scoring (agents/risk_scorer.py): every score, and those at or above the
+# mapping's risk.review_threshold (each gets a review Case from agents/risk_actions.py).
+RISK_SCORE = Histogram(
+    "paystream_risk_score",
+    "Risk scores of payments (0 = nothing unusual, 1 = certainly suspicious).",
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+    registry=REGISTRY,
+)
+RISK_HIGH = Counter(
+    "paystream_risk_high_total",
+    "Payments scored at or above the review threshold.",
+    registry=REGISTRY,
+)

@@ -24,7 +24,7 @@ SINKS = tuple(flow.replay_sink for flow in FLOWS if flow.replay_sink)
 # Which sink a dead letter of a sink agent goes back to (the other sink already has it).
 SINK_OF_AGENT = {flow.name: flow.replay_sink for flow in FLOWS if flow.replay_sink}
 # Topics a dead letter may go back to; commands that move money are re-requested at the source.
-REDRIVABLE = ("paytrace_raw", "payments", "salesforce_cdc")
+REDRIVABLE = ("paytrace_raw", "payments", "salesforce_cdc", "disputes")
 
 
 class ReplayError(RuntimeError):

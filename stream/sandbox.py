@@ -78,10 +78,25 @@ def worker_env(urls: dict[str, str], pubsub: str | None = None) -> dict[str, str
 
 # The custom fields paystream's default mapping writes, as an admin would add them to an org.
 SANDBOX_FIELDS = {
-    "Payment__c": ["SalesRepID__c", "Campaign_Source__c"],
+    # Risk scoring (agents/risk_actions.py) adds the score, its reasons and the review Case key.
+    "Payment__c": ["SalesRepID__c", "Campaign_Source__c", "Risk_Score__c", "Risk_Reasons__c"],
     "Opportunity": ["PaymentStatus__c", "PaymentTransactionID__c"],
     # Order.TotalAmount is a roll-up of order products in a real org; the sandbox has none.
     "Order": ["PaymentStatus__c", "PaymentTransactionID__c", "Amount__c"],
+    # Disputes (agents/dispute_salesforce.py): the Case is found by Dispute_Case_Id__c (an
+    # external id in a real org; text here) and links the payment, Opportunity and Order.
+    "Case": [
+        "Dispute_Case_Id__c",
+        "Dispute_Stage__c",
+        "Dispute_Reason_Code__c",
+        "Dispute_Due_Date__c",
+        "Dispute_Amount__c",
+        "Dispute_Transaction_Id__c",
+        "Payment__c",
+        "Opportunity__c",
+        "Order__c",
+        "Risk_Case_Key__c",
+    ],
 }
 
 

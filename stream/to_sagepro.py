@@ -17,6 +17,7 @@ from connectors.sagepro.models import PaymentStatus as SageStatus
 from schemas.payment import Payment, PaymentStatus, PaymentType
 from stream.mapping import GLRule, Mapping
 from stream.pci import redact_text
+from stream.runtime.outcomes import Rejected
 
 VOID_SUFFIX = "-VOID"
 
@@ -131,6 +132,16 @@ def plan(
         )
         return Posting(record, rule)
 
+    if payment.type is PaymentType.CHARGEBACK and payment.status is not PaymentStatus.CHARGEBACK:
+        # Money goes back to the cardholder: posting it as a payment in would book it the
+        # wrong way round. Whatever wrote this record (a replay, another producer), refuse it.
+        raise Rejected(
+            "chargeback_not_a_payment",
+            f"chargeback {ref} has status {payment.status}: a chargeback never posts as a "
+            "payment; disputes post credit memos (agents/dispute_sink.py)",
+        )
+    if payment.status is PaymentStatus.CHARGEBACK:
+        return []  # the disputes flow posts a chargeback's credit memo and journal entry
     if payment.status in (PaymentStatus.DECLINED, PaymentStatus.FAILED):
         return [money_in(status_of(payment.status))]
     if payment.type is PaymentType.REFUND:

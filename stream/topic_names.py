@@ -12,7 +12,12 @@ TOPICS = {
     "salesforce_cdc": "salesforce.cdc",
     "charge_commands": "charges.commands",
     "paytrace_settlements": "paytrace.settlements",  # key: batch number
+    "disputes": "disputes",  # key: the disputed transaction id (schemas/dispute.py)
+    "payments_by_customer": "payments.by-customer",  # key: the customer (agents/risk_scorer.py)
+    "payments_risk": "payments.risk",  # key: transaction id (schemas/risk.py)
 }
+# Topics written by paystream processes other than the workers (read by a flow all the same).
+EXTERNAL_WRITERS = {"disputes": ("paystream ingress", "paystream disputes import")}
 # compacted, written by the sources outside Faust: the transaction poll's watermark and the
 # settlement poll's (one key each)
 WATERMARK_TOPIC = "paytrace.watermark"

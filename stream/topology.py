@@ -14,8 +14,12 @@ from __future__ import annotations
 from agents.charge_agent import ChargeAgent
 from agents.charge_trigger import ChargeTrigger
 from agents.deadletter_monitor import DeadLetterMonitor
+from agents.dispute_sagepro import SageProDisputeSink
+from agents.dispute_salesforce import SalesforceDisputeSink
 from agents.normalizer import PaymentNormalizer
 from agents.paytrace_source import PayTracePoller
+from agents.risk_actions import RiskActionSink
+from agents.risk_scorer import PaymentRiskScorer, RiskKeyer
 from agents.sagepro_sink import SageProPaymentSink
 from agents.salesforce_cdc_source import SalesforceCdcSource
 from agents.salesforce_sink import SalesforcePaymentSink
@@ -110,6 +114,49 @@ FLOWS: tuple[FlowSpec, ...] = (
             "deadletter",
         ),
         dashboard="paytrace",
+    ),
+    FlowSpec(
+        "salesforce_dispute_sink",
+        SalesforceDisputeSink,
+        reads=("disputes",),
+        writes=(
+            "Salesforce: Payment__c status, Case by Dispute_Case_Id__c (reads Payment__c)",
+            "deadletter",
+        ),
+        tables=("dispute-cases",),
+        dashboard="salesforce",
+    ),
+    FlowSpec(
+        "sagepro_dispute_sink",
+        SageProDisputeSink,
+        reads=("disputes",),
+        writes=("Sage Pro: /api/payments, /api/creditmemos, /api/journalentries", "deadletter"),
+        dashboard="sagepro",
+    ),
+    FlowSpec(
+        "risk_keyer",
+        RiskKeyer,
+        reads=("payments",),
+        writes=("payments_by_customer", "deadletter"),
+        dashboard="risk",
+    ),
+    FlowSpec(
+        "payment_risk_scorer",
+        PaymentRiskScorer,
+        reads=("payments_by_customer",),
+        writes=("payments_risk", "deadletter"),
+        tables=("risk-state",),
+        dashboard="risk",
+    ),
+    FlowSpec(
+        "risk_action_sink",
+        RiskActionSink,
+        reads=("payments_risk",),
+        writes=(
+            "Salesforce: Payment__c Risk_Score__c/Risk_Reasons__c, Case by Risk_Case_Key__c",
+            "deadletter",
+        ),
+        dashboard="risk",
     ),
     FlowSpec(
         "deadletter_monitor",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from connectors.paytrace.models import ExportedTransaction
-from schemas.payment import Payment, References
+from schemas.payment import Payment, PaymentStatus, PaymentType, References
 from schemas.raw import RawPayTraceTransaction
 from stream.mapping import Mapping
 from stream.pci import redact_text
@@ -43,6 +44,16 @@ def card_type(masked: str) -> str | None:
 def last_four_of(masked: str) -> str | None:
     tail = masked[-4:]
     return tail if len(tail) == 4 and tail.isdigit() else None
+
+
+def billing_key(record: ExportedTransaction) -> str | None:
+    """A stable, one-way key of the billing name and zip (None without a name)."""
+    address = record.billing_address
+    name = " ".join((address.name or "").lower().split()) if address else ""
+    if not name:
+        return None
+    zip_code = (address.zip or "").strip().lower() if address else ""
+    return hashlib.sha256(f"{name}|{zip_code}".encode()).hexdigest()[:16]
 
 
 def _references(record: ExportedTransaction, mapping: Mapping) -> References:
@@ -88,6 +99,10 @@ def to_payment(raw: RawPayTraceTransaction, mapping: Mapping) -> Payment:
     )
     if status is None:
         raise InvalidRecord("unknown_status", f"status {record.status!r}")
+    if kind is PaymentType.CHARGEBACK:
+        # A chargeback takes money back whatever its status reads ("APPROVED" included): never
+        # a payment in. Its money moves through the disputes flow (agents/dispute_sink.py).
+        status = PaymentStatus.CHARGEBACK
     if record.amount < 0:
         raise InvalidRecord("negative_amount", f"amount {record.amount}")
     masked = record.credit_card.masked_number if record.credit_card else ""
@@ -115,6 +130,11 @@ def to_payment(raw: RawPayTraceTransaction, mapping: Mapping) -> Payment:
             description=redact_text(record.description) or None,
             references=_references(record, mapping),
             custom_fields=_custom_fields(record, mapping),
+            avs_response=redact_text(record.avs_response.strip()) or None,
+            csc_response=redact_text(record.csc_response.strip()) or None,
+            approval_message=redact_text(record.approval_message.strip()) or None,
+            local_hour=record.created.at.hour,  # parsed in the merchant's zone
+            billing_key=billing_key(record),
         )
     except ValidationError as exc:
         raise InvalidRecord("invalid_payment", _short(exc)) from exc

@@ -37,6 +37,7 @@ from connectors.paytrace.models import (
     ExportedTransaction,
     KeyedTransactionRequest,
     RefundTransactionRequest,
+    SettleResult,
     TransactionExport,
     TransactionResult,
     VoidRequest,
@@ -224,6 +225,13 @@ class PayTraceClient(PayTraceTransport):
             TransactionResult,
             retry=self.retry_money_movement,
         )
+
+    async def settle(self) -> SettleResult:
+        """Close the open batch now (merchants on terminal-capture networks may; the rest
+        settle automatically once a day). Not retried: a lost answer is read back from
+        ``export_batches``."""
+        body = self._with_integrator({})
+        return await self._post("/v1/transactions/settle", body, SettleResult, retry=False)
 
     async def refund_keyed(
         self,

@@ -54,6 +54,9 @@ ERROR_TABLE = ErrorTable(
         "43": ErrorRule(Action.DEAD_LETTER, "invalid expiration month"),
         "44": ErrorRule(Action.DEAD_LETTER, "invalid or past expiration year"),
         "58": ErrorRule(Action.DEAD_LETTER, "transaction id not found"),
+        "817": ErrorRule(
+            Action.DEAD_LETTER, "refund of a transaction not settled yet: void it instead"
+        ),
         "171": ErrorRule(Action.IDEMPOTENT_SUCCESS, "customer id already exists in the vault"),
     },
     by_status={

@@ -329,5 +329,13 @@ class ExportedBatch(BaseModel):
     _settled = field_validator("settled", mode="before")(parse_export_time)
 
 
+class SettleResult(PayTraceResponse):
+    """``transactions/settle``: the batch it closed (None when nothing was pending)."""
+
+    batch_number: int | None = None
+    transaction_count: int = 0
+    net_amount: Decimal = Decimal(0)
+
+
 class BatchExport(PayTraceResponse):
     batches: list[ExportedBatch] = Field(default_factory=list)

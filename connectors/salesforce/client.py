@@ -24,9 +24,12 @@ from connectors.base.retry import RetryPolicy
 from connectors.salesforce.errors import SYSTEM, error_from_response, record_error
 from connectors.salesforce.models import (
     ApiUsage,
+    ApiVersion,
+    DescribeGlobal,
     QueryResult,
     RecordResult,
     SaveResult,
+    SObjectDescribe,
     TokenResponse,
     UpsertResult,
 )
@@ -243,6 +246,29 @@ class SalesforceClient(ApiClient):
             "PATCH", path, endpoint="composite.sobjects.upsert", json=body
         )
         return [RecordResult.model_validate(item) for item in response.json()]
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    async def versions(self) -> list[ApiVersion]:
+        """Every API version the org serves (``GET /services/data/``)."""
+        response = await self.request("GET", "/services/data/", endpoint="versions")
+        return [ApiVersion.model_validate(item) for item in response.json()]
+
+    async def describe_global(self) -> DescribeGlobal:
+        response = await self.request("GET", self._path("sobjects"), endpoint="describe.global")
+        return DescribeGlobal.model_validate(response.json())
+
+    async def describe(self, obj: str) -> SObjectDescribe | None:
+        """The object's fields as the org sees them, or None when it has no such object."""
+        try:
+            response = await self.request(
+                "GET", self._sobject_path(obj, "describe"), endpoint="sobjects.describe"
+            )
+        except ConnectorError as exc:
+            if exc.code == "NOT_FOUND":
+                return None
+            raise
+        return SObjectDescribe.model_validate(response.json())
 
     # -- SOQL --------------------------------------------------------------------------------
 

@@ -79,3 +79,64 @@ class QueryResult(BaseModel):
     done: bool
     nextRecordsUrl: str | None = None
     records: list[dict[str, Any]] = Field(default_factory=list)
+
+
+# -- discovery (REST API Developer Guide: Versions, Describe Global, sObject Describe) --------
+
+
+class ApiVersion(BaseModel):
+    version: str
+    label: str
+    url: str
+
+
+class SObjectSummary(BaseModel):
+    name: str
+    label: str = ""
+    custom: bool = False
+    keyPrefix: str | None = None
+    queryable: bool = True
+    createable: bool = True
+    updateable: bool = True
+    urls: dict[str, str] = Field(default_factory=dict)
+
+
+class DescribeGlobal(BaseModel):
+    encoding: str = "UTF-8"
+    maxBatchSize: int = 200
+    sobjects: list[SObjectSummary] = Field(default_factory=list)
+
+
+class PicklistValue(BaseModel):
+    value: str
+    label: str | None = None
+    active: bool = True
+    defaultValue: bool = False
+
+
+class FieldDescribe(BaseModel):
+    name: str
+    type: str
+    label: str = ""
+    length: int = 0
+    externalId: bool = False
+    nillable: bool = True
+    createable: bool = True
+    updateable: bool = True
+    unique: bool = False
+    picklistValues: list[PicklistValue] = Field(default_factory=list)
+    restrictedPicklist: bool = False
+    referenceTo: list[str] = Field(default_factory=list)
+    relationshipName: str | None = None
+
+    def active_values(self) -> set[str]:
+        return {p.value for p in self.picklistValues if p.active}
+
+
+class SObjectDescribe(SObjectSummary):
+    fields: list[FieldDescribe] = Field(default_factory=list)
+
+    def field(self, name: str) -> FieldDescribe | None:
+        """Field names are case-insensitive in the API."""
+        wanted = name.lower()
+        return next((f for f in self.fields if f.name.lower() == wanted), None)

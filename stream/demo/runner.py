@@ -39,7 +39,7 @@ from stream.demo.collection import (
 from stream.demo.seed import seed
 from stream.demo.settlement import settle_and_reconcile
 from stream.demo.verify import Comparison, Expected, compare
-from stream.demo.workload import assign_references, drive, make_plan
+from stream.demo.workload import assign_references, drive, drive_refunds, make_plan
 from stream.mapping import load_mapping
 from stream.sandbox import Sandbox, SandboxConfig, start_sandbox
 from stream.settings import KafkaSettings
@@ -130,20 +130,25 @@ class Demo:
             with self.progress() as progress:
                 driving = progress.add_task("PayTrace transactions", total=plan.events)
                 drive_started = time.monotonic()
-                await drive(paytrace, plan, self.rng, lambda: progress.advance(driving))
+                advance = lambda: progress.advance(driving)  # noqa: E731
+                driven = await drive(paytrace, plan, self.rng, advance)
                 await close_won(salesforce, collection)
                 syncing = progress.add_task("synced to Salesforce + Sage Pro", total=None)
                 state = await self.converge(
                     paytrace, sage, http, collection, invoices, progress, syncing
                 )
+                # PayTrace refunds settled sales only: the day's batch closes (and must
+                # reconcile) first, then the refunds go through and settle in a second batch.
+                settling = progress.add_task("settlement batches reconciled", total=2)
+                settlement = await settle_and_reconcile(paytrace, sage, http, self.mapping)
+                progress.update(settling, completed=settlement.reconciled)
+                await drive_refunds(paytrace, driven, advance)
+                state = await self.converge(
+                    paytrace, sage, http, collection, invoices, progress, syncing
+                )
                 converged = time.monotonic()
                 used = (await http.get("/_emulator/usage")).json()["used"] - baseline
-                # PayTrace closes the day's batch; the pipeline must reconcile it.
-                settling = progress.add_task("settlement batch reconciled", total=1)
-                async with httpx.AsyncClient(base_url=self.sandbox.url("paytrace")) as control:
-                    settlement = await settle_and_reconcile(
-                        paytrace, sage, control, http, self.mapping
-                    )
+                settlement = await settle_and_reconcile(paytrace, sage, http, self.mapping)
                 progress.update(settling, completed=settlement.reconciled)
             dead = await read_all(
                 KafkaSettings(), self.broker.bootstrap, topic_name(KafkaSettings(), "deadletter")

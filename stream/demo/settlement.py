@@ -1,5 +1,6 @@
 """The demo's settlement: once everything has converged, PayTrace closes its open batch
-(``/_emulator/settle``) and the pipeline must reconcile it. What PayTrace settled, what
+(``POST /v1/transactions/settle``, as a merchant on manual settlement does) and the pipeline
+must reconcile it. What PayTrace settled, what
 Salesforce holds as Settlement__c and what Sage Pro holds as journal entries are read back from
 their own APIs."""
 
@@ -74,13 +75,12 @@ def settlement_result(
 async def settle_and_reconcile(
     paytrace: PayTraceClient,
     sage: SageProRestClient,
-    paytrace_control: httpx.AsyncClient,
     salesforce_control: httpx.AsyncClient,
     mapping: Mapping,
     within_seconds: float = 30.0,
 ) -> SettlementResult:
     """Close PayTrace's open batch, then wait until every settled batch is reconciled."""
-    (await paytrace_control.post("/_emulator/settle", json={})).raise_for_status()
+    await paytrace.settle()
     today = date.today()
     deadline = time.monotonic() + within_seconds
     while True:

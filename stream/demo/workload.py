@@ -1,5 +1,9 @@
 """A merchant's day, driven through the PayTrace API: sales, declines, auth + capture,
-full and partial refunds, voids, and a few sales naming invoices Sage Pro does not have."""
+full and partial refunds, voids, and a few sales naming invoices Sage Pro does not have.
+
+As on the real gateway, what is cancelled before settlement is voided, and refunds come after
+the batch settled (PayTrace refuses a refund of an unsettled sale with error 817): ``drive``
+sends everything but the refunds, ``drive_refunds`` sends those once the runner settled."""
 
 from __future__ import annotations
 
@@ -115,13 +119,19 @@ def _id(result: TransactionResult) -> int:
     return result.transaction_id
 
 
+@dataclass
+class Driven:
+    results: list[TransactionResult]  # every gateway answer so far, approved or not
+    refunds: list[tuple[int, Decimal | None]]  # sale id, amount (None = in full), for later
+
+
 async def drive(
     client: PayTraceClient,
     plan: Plan,
     rng: random.Random,
     on_event: Callable[[], None] = lambda: None,
-) -> list[TransactionResult]:
-    """Send every event; returns every gateway answer (approved or not)."""
+) -> Driven:
+    """Send every event but the refunds, which need the sales settled first."""
 
     async def primary(p: Primary) -> tuple[Primary, TransactionResult]:
         extra: dict[str, Any] = {
@@ -161,21 +171,29 @@ async def drive(
         cursor += count
         return chosen
 
-    async def follow(call: Awaitable[TransactionResult]) -> TransactionResult:
-        result = await call
-        on_event()
-        return result
+    refunds: list[tuple[int, Decimal | None]] = [(_id(r), None) for _, r in take(plan.refunds_full)]
+    refunds += [
+        (_id(r), (p.amount / 2).quantize(Decimal("0.01"))) for p, r in take(plan.refunds_partial)
+    ]
+    calls = [client.capture(_id(r)) for _, r in auths[: plan.captures]]
+    calls += [client.void(_id(r)) for _, r in take(plan.voids)]
+    results.extend(await gather_limited(_counted(call, on_event) for call in calls))
+    return Driven(results, refunds)
 
-    calls: list[Awaitable[TransactionResult]] = []
-    for _, r in auths[: plan.captures]:
-        calls.append(client.capture(_id(r)))
-    for _, r in take(plan.refunds_full):
-        calls.append(client.refund_for_transaction(_id(r)))
-    for p, r in take(plan.refunds_partial):
-        calls.append(
-            client.refund_for_transaction(_id(r), (p.amount / 2).quantize(Decimal("0.01")))
-        )
-    for _, r in take(plan.voids):
-        calls.append(client.void(_id(r)))
-    results.extend(await gather_limited(follow(call) for call in calls))
-    return results
+
+async def drive_refunds(
+    client: PayTraceClient, driven: Driven, on_event: Callable[[], None] = lambda: None
+) -> list[TransactionResult]:
+    """The refunds ``drive`` set aside; their sales must be settled by now."""
+    calls = [client.refund_for_transaction(sale, amount) for sale, amount in driven.refunds]
+    refunded = await gather_limited(_counted(call, on_event) for call in calls)
+    driven.results.extend(refunded)
+    return refunded
+
+
+async def _counted(
+    call: Awaitable[TransactionResult], on_event: Callable[[], None]
+) -> TransactionResult:
+    result = await call
+    on_event()
+    return result

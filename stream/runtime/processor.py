@@ -16,6 +16,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
+from stream.pci import redact_bytes, redact_headers, redact_key
 from stream.runtime import flow_metrics
 from stream.runtime.consuming import ConsumingFlow
 from stream.runtime.dispositions import Do
@@ -66,9 +67,13 @@ class StreamProcessor(ConsumingFlow[M]):
                 outputs = await self.process(record, self.decode(record))
                 if not outputs:
                     raise Ignored("no_output")
+                # The door out: a flow may pass on what a hostile producer wrote straight onto
+                # its input topic, so no card number leaves in a key, value or header.
                 futures = [
                     await self.ctx.topic(out.topic).send(
-                        key=out.key, value=out.value, headers=list(out.headers) or None
+                        key=redact_key(out.key),
+                        value=redact_bytes(out.value),
+                        headers=redact_headers(list(out.headers)) or None,
                     )
                     for out in outputs
                 ]

@@ -216,6 +216,7 @@ async def test_refunds_partial_full_and_over(client: PayTraceClient) -> None:
     await client.create_customer("cust-refund", VISA, 3, 2033, billing_address={"zip": "85284"})
     sale = await client.sale_by_customer("cust-refund", "30.00", "INV-R")
     assert sale.approved and sale.transaction_id
+    assert (await client.settle()).transaction_count == 1  # PayTrace refunds settled sales only
     partial = await client.refund_for_transaction(sale.transaction_id, "10.00")
     assert partial.outcome is ResponseCode.REFUNDED
     assert partial.transaction_id != sale.transaction_id
@@ -295,14 +296,21 @@ async def test_settlement_marks_settled_and_batches_have_totals(
     await client.sale_keyed("9.02", VISA, 1, 2035)  # declined: never settles
     assert sale.transaction_id and auth.transaction_id and pending.transaction_id
     await client.capture(auth.transaction_id)
-    await client.refund_for_transaction(sale.transaction_id, "15.00")
     settled = await control(server, "settle")
-    assert settled["transaction_count"] == 3 and settled["net_amount"] == 125
+    assert settled["transaction_count"] == 2 and settled["net_amount"] == 140
+    await client.refund_for_transaction(sale.transaction_id, "15.00")
+    refunds = await control(server, "settle")
+    assert refunds["transaction_count"] == 1 and refunds["net_amount"] == -15
     (batch,) = await client.export_batches(batch_number=settled["batch_number"])
     assert (batch.sales_count, batch.sales_amount) == (2, Decimal("140"))
-    assert (batch.refund_count, batch.refund_amount) == (1, Decimal("15"))
-    assert batch.net_amount == Decimal("125") and len(batch.transactions) == 3
-    assert [b.batch_number for b in await client.export_batches(today())] == [batch.batch_number]
+    assert (batch.refund_count, batch.refund_amount) == (0, Decimal("0"))
+    assert batch.net_amount == Decimal("140") and len(batch.transactions) == 2
+    (second,) = await client.export_batches(batch_number=refunds["batch_number"])
+    assert (second.refund_count, second.refund_amount) == (1, Decimal("15"))
+    assert [b.batch_number for b in await client.export_batches(today())] == [
+        batch.batch_number,
+        second.batch_number,
+    ]
     exported = await client.export_by_id(sale.transaction_id)
     assert exported is not None and exported.settled is not None
     assert exported.batch_number == batch.batch_number
@@ -310,6 +318,46 @@ async def test_settlement_marks_settled_and_batches_have_totals(
     assert uncaptured is not None and uncaptured.settled is None
     assert (await client.void(sale.transaction_id)).outcome is ResponseCode.VOID_FAILED
     assert (await control(server, "settle"))["batch_number"] is None
+
+
+async def test_refund_before_settlement_is_817_and_void_works(
+    client: PayTraceClient, raw: httpx.AsyncClient
+) -> None:
+    sale = await client.sale_keyed("25.00", VISA, 1, 2035, invoice_id="INV-817")
+    assert sale.approved and sale.transaction_id
+    response = await raw.post(
+        "/v1/transactions/refund/for_transaction", json={"transaction_id": sale.transaction_id}
+    )
+    body = response.json()
+    assert response.status_code == 400 and body["success"] is False
+    assert body["response_code"] == 1 and list(body["errors"]) == ["817"]
+    assert "Only settled transactions can be refunded" in body["errors"]["817"][0]
+    with pytest.raises(ConnectorError) as caught:
+        await client.refund_for_transaction(sale.transaction_id, "5.00")
+    assert (caught.value.action, caught.value.code) == (Action.DEAD_LETTER, "817")
+    assert (await client.void(sale.transaction_id)).outcome is ResponseCode.VOIDED
+    exported = await client.export_by_id(sale.transaction_id)
+    assert exported is not None and exported.status == "VOIDED"
+
+
+async def test_settle_is_an_api_call(client: PayTraceClient, raw: httpx.AsyncClient) -> None:
+    sale = await client.sale_keyed("60.00", VISA, 1, 2035)
+    await client.sale_keyed("5.00", VISA, 1, 2035)
+    assert sale.transaction_id
+    unauthenticated = await httpx.AsyncClient(base_url=str(raw.base_url)).post(
+        "/v1/transactions/settle", json={}
+    )
+    assert unauthenticated.status_code == 401
+    closed = await client.settle()
+    assert closed.success and closed.response_code == 1
+    assert (closed.transaction_count, closed.net_amount) == (2, Decimal("65"))
+    (batch,) = await client.export_batches(batch_number=closed.batch_number)
+    assert batch.net_amount == Decimal("65") and len(batch.transactions) == 2
+    refund = await client.refund_for_transaction(sale.transaction_id, "10.00")
+    assert refund.outcome is ResponseCode.REFUNDED
+    empty = await client.settle()
+    assert empty.batch_number is not None and empty.net_amount == Decimal("-10")
+    assert (await client.settle()).batch_number is None
 
 
 async def test_thousand_transactions_export_fast(client: PayTraceClient) -> None:
@@ -409,6 +457,34 @@ async def test_validation_errors_dead_letter(
     }
     response = await raw.post("/v1/transactions/sale/keyed", json=month)
     assert response.status_code == 400 and "43" in response.json()["errors"]
+
+
+async def test_every_validation_error_at_once(
+    client: PayTraceClient, raw: httpx.AsyncClient
+) -> None:
+    """PayTrace checks every field and lists each failure (ActiveMerchant's remote test
+    ``test_failed_purchase_with_multiple_errors`` gets 35 and 43 together)."""
+    card = {"number": "4111111111111112", "expiration_month": 13, "expiration_year": 2035}
+    response = await raw.post(
+        "/v1/transactions/sale/keyed", json={"amount": 1, "credit_card": card}
+    )
+    body = response.json()
+    assert response.status_code == 400 and body["response_code"] == 1
+    assert set(body["errors"]) == {"35", "43"}
+    assert body["errors"]["35"] == ["Please provide a valid Credit Card Number."]
+    everything = {"amount": "-1", "credit_card": {"number": "12", "expiration_year": 1999}}
+    response = await raw.post("/v1/transactions/authorization/keyed", json=everything)
+    assert set(response.json()["errors"]) == {"39", "35", "43", "44"}
+    response = await raw.post("/v1/customer/create", json={"credit_card": card})
+    assert set(response.json()["errors"]) == {"1", "35", "43"}
+    response = await raw.post(
+        "/v1/transactions/refund/for_transaction", json={"transaction_id": 999, "amount": "x"}
+    )
+    assert set(response.json()["errors"]) == {"58", "39"}
+    with pytest.raises(ConnectorError) as caught:
+        await client.sale_keyed("1.00", "4111111111111112", 1, 2001)
+    assert caught.value.code in {"35", "44"} and caught.value.action is Action.DEAD_LETTER
+    assert "Credit Card Number" in str(caught.value) and "Expiration Year" in str(caught.value)
 
 
 async def test_permission_denied_is_fatal_and_not_retried(

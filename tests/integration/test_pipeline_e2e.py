@@ -17,12 +17,22 @@ pytestmark = pytest.mark.integration
 VISA = "4111111111111111"
 
 
-async def make_transactions(pipeline: Pipeline, sales: int) -> dict[str, str]:
-    """``sales`` approved keyed sales plus one decline, one void and one refund.
-
-    Returns transaction id -> the Payment__c status Salesforce should end with."""
+async def make_transactions(
+    pipeline: Pipeline, sales: int, *, refund: bool = True
+) -> dict[str, str]:
+    """``sales`` approved keyed sales plus one decline and one void; with ``refund``, one more
+    sale, settled at once (PayTrace refunds settled sales only, error 817 otherwise), and a
+    partial refund of it. Returns transaction id -> the Payment__c status Salesforce should
+    end with."""
     expected: dict[str, str] = {}
     async with pipeline.paytrace() as paytrace:
+        if refund:
+            settled = await paytrace.sale_keyed(Decimal("19.00"), VISA, 12, 2030)
+            refunded = settled.transaction_id or 0
+            assert settled.approved and refunded
+            # Settles whatever is open: this sale, and any earlier call's.
+            assert (await paytrace.settle()).transaction_count >= 1
+            expected[str(refunded)] = "Settled"
         approved = []
         for index in range(sales):
             result = await paytrace.sale_keyed(Decimal("20.00") + index, VISA, 12, 2030)
@@ -35,9 +45,10 @@ async def make_transactions(pipeline: Pipeline, sales: int) -> dict[str, str]:
         voided = await paytrace.void(approved[0])
         assert voided.response_code == 109
         expected[str(approved[0])] = "Voided"
-        refund = await paytrace.refund_for_transaction(approved[1], Decimal("5.00"))
-        assert refund.response_code == 106
-        expected[str(refund.transaction_id)] = "Refunded"
+        if refund:
+            result = await paytrace.refund_for_transaction(refunded, "5.00")
+            assert result.response_code == 106
+            expected[str(result.transaction_id)] = "Refunded"
     return expected
 
 

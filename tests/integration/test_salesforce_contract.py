@@ -601,3 +601,60 @@ async def test_data_dir_survives_restart(tmp_path: Path) -> None:
         async with SalesforceClient(settings_for(srv), retry=FAST) as client:
             assert (await client.get("Account", account_id) or {})["Region__c"] == "West"
     assert (tmp_path / "salesforce.sqlite3").exists()
+
+
+# -- discovery: Versions, Describe Global, sObject Describe -----------------------------------
+
+
+async def test_versions_need_no_token_and_list_label_and_url(server: EmulatorServer) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as anonymous:
+        response = await anonymous.get("/services/data/")
+    assert response.status_code == 200
+    versions = response.json()
+    assert {"version": "62.0", "label": "Winter '25", "url": "/services/data/v62.0"} in versions
+    assert {"version": "31.0", "label": "Summer '14", "url": "/services/data/v31.0"} in versions
+    assert all(set(v) == {"version", "label", "url"} for v in versions)
+
+
+async def test_describe_global_lists_the_org_objects(
+    sf: SalesforceClient, raw: httpx.AsyncClient
+) -> None:
+    body = (await raw.get(f"{V}/sobjects")).json()
+    assert body["encoding"] == "UTF-8" and body["maxBatchSize"] == 200
+    payment = next(o for o in body["sobjects"] if o["name"] == "Payment__c")
+    assert payment["custom"] is True and payment["queryable"] and payment["createable"]
+    assert payment["urls"]["describe"] == f"{V}/sobjects/Payment__c/describe"
+    assert payment["keyPrefix"] and payment["label"] == "Payment"
+    described = await sf.describe_global()
+    assert {"Account", "Opportunity", "Order", "Payment__c"} <= {o.name for o in described.sobjects}
+    assert [v.version for v in await sf.versions()][-1] == "62.0"
+
+
+async def test_sobject_describe_has_fields_picklists_and_lookups(
+    sf: SalesforceClient, raw: httpx.AsyncClient
+) -> None:
+    response = await raw.get(f"{V}/sobjects/Payment__c/describe")
+    assert response.status_code == 200
+    body = response.json()
+    fields = {f["name"]: f for f in body["fields"]}
+    external = fields["PaymentID__c"]
+    assert external["externalId"] and external["unique"] and external["idLookup"]
+    assert external["type"] == "string" and external["length"] == 64
+    status = fields["Status__c"]
+    assert status["type"] == "picklist" and status["restrictedPicklist"]
+    assert not status["nillable"]
+    assert {"value": "Completed", "label": "Completed", "active": True} == {
+        k: status["picklistValues"][0][k] for k in ("value", "label", "active")
+    }
+    account = fields["Account__c"]
+    assert account["referenceTo"] == ["Account"] and account["relationshipName"] == "Account__r"
+    name = fields["Name"]
+    assert name["autoNumber"] and not name["createable"] and not name["updateable"]
+    assert not fields["Id"]["createable"] and not fields["Id"]["nillable"]
+    described = await sf.describe("payment__c")  # object names are case-insensitive
+    assert described is not None and described.name == "Payment__c"
+    salesrep = described.field("salesrepid__c")
+    assert salesrep is not None and salesrep.createable and salesrep.updateable
+    assert await sf.describe("Nope__c") is None
+    missing = await raw.get(f"{V}/sobjects/Nope__c/describe")
+    assert missing.status_code == 404 and missing.json()[0]["errorCode"] == "NOT_FOUND"

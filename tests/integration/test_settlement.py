@@ -64,13 +64,14 @@ async def worker_polled_settlements(pipeline: Pipeline, times: int) -> bool:
 
 async def test_a_settled_batch_is_reconciled_once(pipeline: Pipeline) -> None:
     pipeline.extra_env.update(FAST)
-    expected = await make_transactions(pipeline, sales=4)
+    # No refund: PayTrace refunds only settled sales, and this test's batch is the first one.
+    expected = await make_transactions(pipeline, sales=5, refund=False)
     pipeline.start_worker()
     await wait_for(lambda: delivered(pipeline, expected), "payments delivered", 60)
 
     batch = await settle(pipeline)
     number, reference = batch["batch_number"], f"PAYTRACE-BATCH-{batch['batch_number']}"
-    # 4 sales - the voided one + the refund: 3 sales and 1 refund settle.
+    # 5 sales - the voided one: 4 sales settle.
     assert batch["transaction_count"] == 4
 
     async def reconciled() -> bool:
@@ -121,7 +122,7 @@ async def test_a_settled_batch_is_reconciled_once(pipeline: Pipeline) -> None:
 
 async def test_a_payment_missing_in_salesforce_is_a_mismatch(pipeline: Pipeline) -> None:
     pipeline.extra_env.update(FAST)
-    expected = await make_transactions(pipeline, sales=3)
+    expected = await make_transactions(pipeline, sales=3, refund=False)
     pipeline.start_worker()
     await wait_for(lambda: delivered(pipeline, expected), "payments delivered", 60)
 
@@ -170,7 +171,7 @@ async def test_a_batch_whose_totals_do_not_add_up_is_dead_lettered_without_an_en
     pipeline: Pipeline,
 ) -> None:
     pipeline.extra_env.update(FAST)
-    expected = await make_transactions(pipeline, sales=2)
+    expected = await make_transactions(pipeline, sales=2, refund=False)
     pipeline.start_worker()
     await wait_for(lambda: delivered(pipeline, expected), "payments delivered", 60)
     sales = [r for r in await pipeline.payment_records() if r["Status__c"] == "Completed"]

@@ -12,6 +12,7 @@ from bench.broker_passthrough import run_broker_passthrough
 from bench.cli import BENCHMARKS, main, parse_args
 from bench.records import raw_records
 from bench.result import BenchResult
+from bench.risk import roc_auc, run_risk
 from bench.salesforce_sink import run_salesforce_sink
 from bench.transform import run_transform
 from schemas.raw import RawPayTraceTransaction
@@ -49,6 +50,14 @@ def test_transform() -> None:
     assert_well_formed(result, "transform", {"throughput", "cpu"})
 
 
+def test_risk_reports_quality_and_cost_against_the_normalizer() -> None:
+    result = run_risk(TINY, repeats=1)
+    assert_well_formed(result, "risk", {"throughput", "cpu"})
+    for name in ("precision", "recall", "roc_auc"):
+        assert 0.0 <= result.notes[name] <= 1.0
+    assert roc_auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == 0.75
+
+
 async def test_salesforce_sink_counts_api_calls() -> None:
     result = await run_salesforce_sink(TINY, repeats=1)
     assert_well_formed(result, "salesforce_sink", {"throughput", "api_calls"})
@@ -66,7 +75,7 @@ async def test_broker_passthrough(tmp_path: Path) -> None:
 def test_cli_options() -> None:
     args = parse_args(["--records", "5", "--only", "transform", "--json"])
     assert (args.records, args.only, args.json, args.repeats) == (5, ["transform"], "-", 3)
-    assert set(BENCHMARKS) == {"transform", "salesforce_sink", "broker_passthrough"}
+    assert set(BENCHMARKS) == {"transform", "salesforce_sink", "broker_passthrough", "risk"}
     with pytest.raises(SystemExit):
         parse_args(["--only", "nope"])
 

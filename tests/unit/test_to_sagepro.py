@@ -16,6 +16,7 @@ from connectors.sagepro.models import Payment as SagePayment
 from connectors.sagepro.models import PaymentStatus as SageStatus
 from schemas.payment import Payment, PaymentStatus, PaymentType, References
 from stream.mapping import DEFAULT_MAPPING, GLRule, Mapping, load_mapping
+from stream.runtime.outcomes import Rejected
 from stream.to_sagepro import VOID_SUFFIX, Posting, journal_entry, plan
 
 MAPPING = load_mapping()
@@ -310,3 +311,20 @@ def test_every_planned_posting_journals_in_balance_on_its_own_accounts(
         assert debits == credits == amount
         assert {line.gl_account_id for line in entry.lines} <= posting.accounts(UNAPPLIED)
         assert entry.reference == sage.payment_reference
+
+
+@pytest.mark.parametrize(
+    "status",
+    [s for s in PaymentStatus if s is not PaymentStatus.CHARGEBACK],
+)
+def test_a_chargeback_never_posts_as_a_payment_in(status: PaymentStatus) -> None:
+    """A CHARGEBACK typed record whose status reads approved/settled/... is money going back:
+    refused (dead letter), never a positive Paid payment."""
+    with pytest.raises(Rejected) as refused:
+        plan_for(payment(type=PaymentType.CHARGEBACK, status=status))
+    assert refused.value.reason == "chargeback_not_a_payment"
+
+
+def test_a_chargeback_in_chargeback_status_posts_nothing_here() -> None:
+    # its credit memo and journal entry come from the disputes flow, keyed by case and stage
+    assert plan_for(payment(type=PaymentType.CHARGEBACK, status=PaymentStatus.CHARGEBACK)) == []

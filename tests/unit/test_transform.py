@@ -392,7 +392,8 @@ def test_valid_amounts_and_times_round_trip(
         return
     written: Any = {"int": int(amount), "float": float(amount), "str": f"{amount:.2f}"}[amount_as]
     expected = Decimal(int(amount)) if amount_as == "int" else amount
-    settled = local + timedelta(hours=6)
+    # Six real hours later (wall-clock arithmetic would cross a DST change wrongly).
+    settled = (instant + timedelta(hours=6)).astimezone(ZoneInfo(zone))
     payment = payment_of(
         zone,
         amount=written,
@@ -444,3 +445,9 @@ def test_the_source_record_is_left_untouched() -> None:
     original = copy.deepcopy(record)
     to_payment(raw_of(record), MAPPING)
     assert record == original
+
+
+@pytest.mark.parametrize("status", ["APPROVED", "SETTLED", "CHARGEBACK", "Open"])
+def test_a_chargeback_is_a_chargeback_whatever_its_status_reads(status: str) -> None:
+    payment = payment_of(transaction_type="CHARGEBACK", status=status)
+    assert (payment.type, payment.status) == (PaymentType.CHARGEBACK, PaymentStatus.CHARGEBACK)

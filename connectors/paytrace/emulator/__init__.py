@@ -13,12 +13,15 @@ Deterministic outcomes (also in connectors/paytrace/EMULATOR.md):
   By-customer charges use the vaulted card and billing address, so the same rules apply.
 - Capture (112): an AUTHORIZED authorization, amount <= authorized; else 113.
 - Void (109): unsettled approved sale/refund or authorization; else 110.
-- Refund for transaction (106): approved sale or captured authorization, amount <= what is
-  left; else 107. Keyed refunds approve unless the card is a decline card (107).
+- Refund for transaction (106): settled approved sale or captured authorization, amount <=
+  what is left; unsettled: error 817 (void it instead); else 107. Keyed refunds approve
+  unless the card is a decline card (107).
+- Settle (``POST /v1/transactions/settle``): closes the open batch on demand.
 - Errors (HTTP 400, ``errors`` by PayTrace key): 35 bad card number (Luhn), 43 month,
   44 year or expired, 58 unknown transaction id, 30 unknown customer id, 171 duplicate
   customer id, 981 paths under ``permission_denied_prefix`` (set via /_emulator/faults),
-  39 bad amount and 1 malformed request (the emulator's own choice of keys).
+  39 bad amount and 1 malformed request (the emulator's own choice of keys), 817 refund
+  before settlement. Every field is checked: all failing keys come back at once.
 - Controls: /_emulator/faults (latency, 5xx, 429 with ``retry_after``, down time),
   /_emulator/settle, /_emulator/expire_tokens, /_emulator/reset, /_emulator/clock.
 

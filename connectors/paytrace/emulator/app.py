@@ -10,6 +10,7 @@ from connectors.paytrace.emulator.clock import EmulatorClock
 from connectors.paytrace.emulator.config import EmulatorConfig
 from connectors.paytrace.emulator.controls import add_control_routes
 from connectors.paytrace.emulator.exports import add_export_routes
+from connectors.paytrace.emulator.settlement import add_settlement_routes
 from connectors.paytrace.emulator.state import STATE_KEY, EmulatorState
 from connectors.paytrace.emulator.store import PayTraceStore
 from connectors.paytrace.emulator.transactions import add_transaction_routes
@@ -31,6 +32,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
     state.store.attach(app)
     app.router.add_post("/oauth/token", issue_token)
     add_transaction_routes(app)
+    add_settlement_routes(app)
     add_vault_routes(app)
     add_export_routes(app)
     add_fault_routes(app, faults)

@@ -1,28 +1,20 @@
-"""Emulator-only controls under ``/_emulator/``: settle, expire tokens, reset, shift the clock."""
+"""Emulator-only controls under ``/_emulator/``: settle, expire tokens, reset, shift the clock.
+
+The real API's settle is ``POST /v1/transactions/settle`` (settlement.py); the control here
+closes the same batch without a token, for tests."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from connectors.base.emulator import CONTROL_PREFIX, json_response
-from connectors.paytrace.emulator.render import amount
+from connectors.paytrace.emulator.settlement import close_batch
 from connectors.paytrace.emulator.state import state_of
 
 
 async def settle(request: web.Request) -> web.Response:
-    """Close the open batch, as PayTrace's daily settlement does."""
-    state = state_of(request)
-    batch = await state.store.settle(state.clock.now())
-    if batch is None:
-        return json_response({"batch_number": None, "transaction_count": 0, "net_amount": 0})
-    return json_response(
-        {
-            "batch_number": batch["batch_number"],
-            "transaction_count": batch["transaction_count"],
-            "net_amount": amount(batch["sales_cents"] - batch["refund_cents"]),
-            "settled": state.clock.export_time(batch["settled_at"]),
-        }
-    )
+    """Close the open batch, as PayTrace's daily settlement does (no auth: tests' shortcut)."""
+    return json_response(await close_batch(state_of(request)))
 
 
 async def expire_tokens(request: web.Request) -> web.Response:

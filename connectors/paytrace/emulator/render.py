@@ -30,7 +30,7 @@ def error_response(*errors: RequestError, status: int = 400) -> web.Response:
         "success": False,
         "response_code": 1,
         "status_message": ERRORS_OCCURRED,
-        "errors": {error.key: [error.message] for error in errors},
+        "errors": {key: [message] for error in errors for key, message in error.errors.items()},
         "external_transaction_id": "",
     }
     return json_response(body, status=status)

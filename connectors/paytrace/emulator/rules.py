@@ -5,10 +5,13 @@ The same table is in connectors/paytrace/EMULATOR.md; keep the two in step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # Cards that always decline (102), whatever the amount.
 DECLINE_CARDS = frozenset({"4000000000000002", "5100000000000016"})
@@ -26,6 +29,8 @@ ERR_EXPIRATION_YEAR = "44"
 ERR_TRANSACTION_ID = "58"
 ERR_DUPLICATE_CUSTOMER = "171"
 ERR_PERMISSION = "981"
+# Refund of a transaction not settled yet (ActiveMerchant's remote PayTrace test quotes it).
+ERR_NOT_SETTLED = "817"
 # Not confirmed against PayTrace's list; the emulator's own choice (see EMULATOR.md).
 ERR_AMOUNT = "39"
 ERR_REQUEST = "1"
@@ -39,6 +44,8 @@ MESSAGES = {
     ERR_DUPLICATE_CUSTOMER: "Please provide a unique customer ID.",
     ERR_PERMISSION: "Log in failed for insufficient permissions.",
     ERR_AMOUNT: "Please provide a valid Amount.",
+    ERR_NOT_SETTLED: "The Transaction ID that you provided could not be refunded. Only settled "
+    "transactions can be refunded.  Please try to void the transaction instead.",
 }
 
 STATUS_MESSAGES = {
@@ -60,12 +67,39 @@ CSC_VOID_MESSAGE = (
 
 
 class RequestError(Exception):
-    """A request PayTrace would refuse with ``errors``: key -> messages."""
+    """A request PayTrace would refuse with ``errors``: key -> message, every one at once."""
 
     def __init__(self, key: str, message: str | None = None) -> None:
-        super().__init__(message or MESSAGES.get(key, "Invalid request."))
         self.key = key
         self.message = message or MESSAGES.get(key, "Invalid request.")
+        super().__init__(self.message)
+        self.errors: dict[str, str] = {key: self.message}
+
+    @classmethod
+    def of(cls, errors: dict[str, str]) -> RequestError:
+        first, *_ = errors
+        combined = cls(first, errors[first])
+        combined.errors = dict(errors)
+        return combined
+
+
+class Validation:
+    """Runs every field check and raises once with all their errors, as PayTrace does."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def check(self, parse: Callable[[], T]) -> T | None:
+        try:
+            return parse()
+        except RequestError as error:
+            for key, message in error.errors.items():
+                self.errors.setdefault(key, message)
+            return None
+
+    def done(self) -> None:
+        if self.errors:
+            raise RequestError.of(self.errors)
 
 
 @dataclass(frozen=True)
@@ -120,25 +154,45 @@ def card_type(number: str) -> str:
     return "OTHER"
 
 
-def parse_card(raw: Any, today: date) -> Card:
-    if not isinstance(raw, dict):
-        raise RequestError(ERR_CARD_NUMBER)
+def _card_number(raw: dict[str, Any]) -> str:
     number = str(raw.get("number", "")).replace(" ", "")
     if not (number.isdigit() and 13 <= len(number) <= 19 and luhn_ok(number)):
         raise RequestError(ERR_CARD_NUMBER)
+    return number
+
+
+def _expiry_month(raw: dict[str, Any]) -> int:
     try:
         month = int(raw.get("expiration_month", 0))
     except (TypeError, ValueError):
         month = 0
     if not 1 <= month <= 12:
         raise RequestError(ERR_EXPIRATION_MONTH)
+    return month
+
+
+def _expiry_year(raw: dict[str, Any], month: int | None, today: date) -> int:
     try:
         year = int(raw.get("expiration_year", -1))
     except (TypeError, ValueError):
         year = -1
     year = year + 2000 if 0 <= year < 100 else year
-    if year < today.year or (year == today.year and month < today.month) or year > today.year + 20:
+    expired = year < today.year or (year == today.year and (month or 12) < today.month)
+    if expired or year > today.year + 20:
         raise RequestError(ERR_EXPIRATION_YEAR)
+    return year
+
+
+def parse_card(raw: Any, today: date) -> Card:
+    """Number, month and year are checked independently; all their errors come back."""
+    if not isinstance(raw, dict):
+        raw = {}
+    checks = Validation()
+    number = checks.check(lambda: _card_number(raw))
+    month = checks.check(lambda: _expiry_month(raw))
+    year = checks.check(lambda: _expiry_year(raw, month, today))
+    checks.done()
+    assert number is not None and month is not None and year is not None
     return Card(
         masked_number="x" * (len(number) - 4) + number[-4:],
         last_four=number[-4:],

@@ -18,11 +18,13 @@ from connectors.paytrace.emulator.render import (
 )
 from connectors.paytrace.emulator.rules import (
     ERR_CUSTOMER_NOT_FOUND,
+    ERR_NOT_SETTLED,
     ERR_TRANSACTION_ID,
     STATUS_MESSAGES,
     Card,
     Decision,
     RequestError,
+    Validation,
     decide,
     parse_card,
     parse_cents,
@@ -60,8 +62,10 @@ def _result(
     return body
 
 
-def _common_fields(request: web.Request, state: EmulatorState, body: dict[str, Any]) -> dict:
-    tax = parse_cents(body.get("tax_amount"), required=False)
+def _common_fields(
+    request: web.Request, state: EmulatorState, body: dict[str, Any], checks: Validation
+) -> dict:
+    tax = checks.check(lambda: parse_cents(body.get("tax_amount"), required=False))
     return {
         "invoice_id": text(body, "invoice_id"),
         "customer_reference_id": text(body, "customer_reference_id"),
@@ -133,12 +137,14 @@ async def _keyed(request: web.Request, kind: str) -> web.Response:
     state = state_of(request)
     try:
         body = await read_json(request)
-        cents = parse_cents(body.get("amount"))
-        card = parse_card(body.get("credit_card"), state.clock.today())
-        fields = _common_fields(request, state, body)
+        checks = Validation()
+        cents = checks.check(lambda: parse_cents(body.get("amount")))
+        card = checks.check(lambda: parse_card(body.get("credit_card"), state.clock.today()))
+        fields = _common_fields(request, state, body, checks)
+        checks.done()
     except RequestError as error:
         return error_response(error)
-    assert cents is not None
+    assert cents is not None and card is not None
     fields["billing_address"] = address_to_db(body.get("billing_address"))
     csc = text(body, "csc") or None
     if kind != REFUND:
@@ -164,16 +170,18 @@ async def _by_customer(request: web.Request, kind: str) -> web.Response:
     state = state_of(request)
     try:
         body = await read_json(request)
-        cents = parse_cents(body.get("amount"))
-        fields = _common_fields(request, state, body)
+        checks = Validation()
+        cents = checks.check(lambda: parse_cents(body.get("amount")))
+        fields = _common_fields(request, state, body, checks)
         customer_id = text(body, "customer_id")
         customer = await state.store.customer(customer_id) if customer_id else None
         if customer is None:
             message = f"Customer ID, {customer_id}, was not found or is incomplete."
-            raise RequestError(ERR_CUSTOMER_NOT_FOUND, message)
+            checks.errors.setdefault(ERR_CUSTOMER_NOT_FOUND, message)
+        checks.done()
     except RequestError as error:
         return error_response(error)
-    assert cents is not None
+    assert cents is not None and customer is not None
     card = Card(
         masked_number=customer["masked_number"],
         last_four=customer["last_four"],
@@ -200,13 +208,28 @@ async def _original(state: EmulatorState, body: dict[str, Any]) -> Row:
     return row
 
 
+async def _original_and_amount(
+    state: EmulatorState, body: dict[str, Any]
+) -> tuple[Row, int | None]:
+    """The transaction id and the optional amount, both checked before either error is sent."""
+    checks = Validation()
+    cents = checks.check(lambda: parse_cents(body.get("amount"), required=False))
+    try:
+        row: Row | None = await _original(state, body)
+    except RequestError as error:
+        checks.errors = {**error.errors, **checks.errors}
+        row = None
+    checks.done()
+    assert row is not None
+    return row, cents
+
+
 async def capture(request: web.Request) -> web.Response:
     state = state_of(request)
     async with state.mutation_lock:
         try:
             body = await read_json(request)
-            row = await _original(state, body)
-            cents = parse_cents(body.get("amount"), required=False)
+            row, cents = await _original_and_amount(state, body)
         except RequestError as error:
             return error_response(error)
         transaction_id = row["transaction_id"]
@@ -257,8 +280,7 @@ async def refund_for_transaction(request: web.Request) -> web.Response:
     async with state.mutation_lock:
         try:
             body = await read_json(request)
-            row = await _original(state, body)
-            cents = parse_cents(body.get("amount"), required=False)
+            row, cents = await _original_and_amount(state, body)
         except RequestError as error:
             return error_response(error)
         remaining = row["amount_cents"] - row["refunded_cents"]
@@ -267,6 +289,9 @@ async def refund_for_transaction(request: web.Request) -> web.Response:
             (SALE, "APPROVED"),
             (AUTHORIZATION, "CAPTURED"),
         }
+        if refundable and row["settled_at"] is None:
+            # PayTrace refunds only settled money; before settlement the answer is to void.
+            return error_response(RequestError(ERR_NOT_SETTLED))
         if not refundable or remaining <= 0 or cents > remaining:
             return outcome_response(_result(107, None))
         original = dict(row)

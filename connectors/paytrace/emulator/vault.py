@@ -20,6 +20,7 @@ from connectors.paytrace.emulator.rules import (
     ERR_DUPLICATE_CUSTOMER,
     ERR_REQUEST,
     RequestError,
+    Validation,
     parse_card,
 )
 from connectors.paytrace.emulator.state import read_json, state_of, text
@@ -61,11 +62,14 @@ async def create_customer(request: web.Request) -> web.Response:
     try:
         body = await read_json(request)
         customer_id = text(body, "customer_id")
+        checks = Validation()
         if not customer_id:
-            raise RequestError(ERR_REQUEST, "Please provide a valid Customer ID.")
-        card = _card_columns(body.get("credit_card"), state.clock.today())
+            checks.errors[ERR_REQUEST] = "Please provide a valid Customer ID."
+        card = checks.check(lambda: _card_columns(body.get("credit_card"), state.clock.today()))
+        checks.done()
     except RequestError as error:
         return error_response(error)
+    assert card is not None
     now = state.clock.now()
     billing = address_to_db(body.get("billing_address"))
     added = await state.store.add_customer(

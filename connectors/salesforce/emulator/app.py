@@ -20,12 +20,14 @@ from connectors.base.emulator import (
 from connectors.salesforce.emulator import controls, routes
 from connectors.salesforce.emulator.auth import TokenBook
 from connectors.salesforce.emulator.config import EmulatorConfig
+from connectors.salesforce.emulator.describe import add_describe_routes
 from connectors.salesforce.emulator.faults import (
     RecordError,
     SalesforceApiError,
     invalid_session,
     render_fault,
 )
+from connectors.salesforce.emulator.gaps import add_gap_routes
 from connectors.salesforce.emulator.pubsub_server import attach_pubsub
 from connectors.salesforce.emulator.query import QueryEngine
 from connectors.salesforce.emulator.records import INTEGRATION_USER_ID, Org
@@ -37,6 +39,8 @@ __all__ = ["STATE", "EmulatorConfig", "EmulatorState", "create_app"]
 
 API_VERSION = "v62.0"
 DATA_PREFIX = "/services/data/"
+# The Versions resource needs no authentication (REST API Developer Guide, "Versions").
+UNAUTHENTICATED = frozenset({"/services/data", "/services/data/"})
 
 
 def _edge_middleware(state: EmulatorState) -> Any:
@@ -68,7 +72,7 @@ def _edge_middleware(state: EmulatorState) -> Any:
 def _auth_and_limits_middleware(state: EmulatorState) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith(DATA_PREFIX):
+        if not request.path.startswith(DATA_PREFIX) or request.path in UNAUTHENTICATED:
             return await handler(request)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() not in ("bearer", "oauth") or not state.tokens.is_valid(token.strip()):
@@ -111,8 +115,10 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app[STATE] = state
     store.base.attach(app)
     add_fault_routes(app, faults)
+    add_describe_routes(app, routes.BASE)
     routes.add_routes(app)
     controls.add_routes(app)
+    add_gap_routes(app)
     if config.pubsub_port is not None:
         attach_pubsub(app)
     return app

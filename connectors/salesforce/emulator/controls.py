@@ -8,6 +8,7 @@
 - ``POST /_emulator/lock_rows``          ``{"count": N}``: next N record writes UNABLE_TO_LOCK_ROW
   (same as the ``unable_to_lock_row`` extra key of ``POST /_emulator/faults``)
 - ``POST /_emulator/undelete/{sobject}/{id}``  restore from the recycle bin (UNDELETE event)
+- ``POST /_emulator/gap_event``          a GAP_* / GAP_OVERFLOW change event (gaps.py)
 """
 
 from __future__ import annotations
