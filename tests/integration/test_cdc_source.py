@@ -122,7 +122,7 @@ async def test_subscriber_restarted_mid_stream_loses_and_repeats_nothing(
         opportunities_paid = [await paid(pipeline, "Opportunity", r) for r in closed]
         return all(opportunities_paid) and all([await paid(pipeline, "Order", r) for r in orders])
 
-    await wait_for(all_paid, "every closed deal and new order Paid", 60)
+    await wait_for(all_paid, "every closed deal and new order Paid", 120)
     await wait_for(cdc_caught_up, "our write-backs' change events on the CDC topic", 120)
     await asyncio.sleep(3)  # room for a late duplicate, were there one
 

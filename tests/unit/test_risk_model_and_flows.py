@@ -3,6 +3,7 @@ the detector's restore, and the three flows with fake clients (no broker)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.risk_scorer import model_key
+from connectors.salesforce.models import RecordError, RecordResult
 from schemas.payment import Payment, PaymentStatus, PaymentType
 from schemas.risk import RiskScore
 from stream.mapping import load_mapping
@@ -253,24 +255,45 @@ async def test_scorer_dead_letters_what_it_cannot_read() -> None:
 
 
 class FakeSalesforce:
+    """Salesforce as the action sink uses it: SOQL ``IN`` look-ups, collection upserts by
+    external id, Case creates; every call counted."""
+
     def __init__(self, payments: set[str]) -> None:
         self.payments = payments
-        self.updates: list[tuple[str, str, dict[str, Any]]] = []
+        self.upserts: list[list[dict[str, Any]]] = []
         self.cases: dict[str, dict[str, Any]] = {}
+        self.calls = 0
+        self.deleted: set[str] = set()  # in the recycle bin: upserts answer ENTITY_IS_DELETED
 
     async def query(self, soql: str) -> list[dict[str, Any]]:
-        value = soql.rsplit("= ", 1)[1].strip("'")
+        self.calls += 1
+        wanted = re.findall(r"'([^']*)'", soql.rsplit(" IN ", 1)[1])
         if "FROM Case" in soql:
-            return [{"Id": c["Id"]} for k, c in self.cases.items() if k == value]
-        return [{"Id": "a0X" + value, "Account__c": "001A"}] if value in self.payments else []
+            return [{"Risk_Case_Key__c": k} for k in self.cases if k in wanted]
+        return [
+            {"Id": "a0X" + tx, "Account__c": "001A", "PaymentID__c": tx}
+            for tx in wanted
+            if tx in self.payments
+        ]
 
-    async def update(self, obj: str, record_id: str, fields: dict[str, Any]) -> None:
-        self.updates.append((obj, record_id, fields))
+    async def upsert_collection(
+        self, obj: str, field: str, records: list[dict[str, Any]], *, all_or_none: bool
+    ) -> list[RecordResult]:
+        self.calls += 1
+        self.upserts.append(records)
+        gone = [RecordError(statusCode="ENTITY_IS_DELETED", message="entity is deleted")]
+        return [
+            RecordResult(success=False, errors=gone)
+            if r[field] in self.deleted
+            else RecordResult(id="a0X" + r[field], success=True)
+            for r in records
+        ]
 
     async def create(self, obj: str, fields: dict[str, Any]) -> str:
+        self.calls += 1
         key = fields["Risk_Case_Key__c"]
         self.cases[key] = fields | {"Id": f"500{len(self.cases)}"}
-        return self.cases[key]["Id"]
+        return str(self.cases[key]["Id"])
 
 
 def risk(transaction_id: str, value: float) -> RiskScore:
@@ -293,10 +316,23 @@ async def test_action_sink_writes_fields_and_one_case_above_the_threshold() -> N
     await sink.handle(
         [flow_fakes.incoming(r, key=r.transaction_id, offset=n) for n, r in enumerate(records)]
     )
-    scores = sorted((u[1], u[2]["Risk_Score__c"]) for u in salesforce.updates)
-    assert scores == [("a0X1", "0.9500"), ("a0X1", "0.9500"), ("a0X2", "0.1000")]
+    [written] = salesforce.upserts  # one collection call for the batch, the last score per key
+    assert sorted((r["PaymentID__c"], r["Risk_Score__c"]) for r in written) == [
+        ("1", "0.9500"),
+        ("2", "0.1000"),
+    ]
+    assert salesforce.calls == 4  # payments IN, upsert, Case IN, one Case create
     assert list(salesforce.cases) == ["RISK-1"]
     case = salesforce.cases["RISK-1"]
     assert case["Payment__c"] == "a0X1" and case["AccountId"] == "001A"
     assert case["Reason"].startswith("card testing")
     assert flow_fakes.dead_letters(ctx) == []
+
+
+async def test_action_sink_leaves_a_deleted_payment_alone() -> None:
+    salesforce = FakeSalesforce({"1"})
+    salesforce.deleted.add("1")
+    ctx = flow_fakes.context(flow_fakes.FakeConnectors(salesforce_client=salesforce))
+    sink = flow_fakes.flow("risk_action_sink", ctx)
+    await sink.handle([flow_fakes.incoming(risk("1", 0.95), key="1")])
+    assert flow_fakes.dead_letters(ctx) == [] and salesforce.cases == {}
