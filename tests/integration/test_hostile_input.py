@@ -60,6 +60,7 @@ def hostile_records(targets: run.Targets) -> list[records.Hostile]:
         *records.commands_topic(rng, targets.prospecting, targets.missing),
         *records.settlements_topic(rng),
         *records.deadletter_topic(rng),
+        *records.newer_flow_topics(rng),
     ]
     return written + hypo.generated(max(HOSTILE_RECORDS - len(written), 4), targets.prospecting)
 

@@ -319,3 +319,28 @@ def deadletter_topic(rng: random.Random) -> Iterator[Hostile]:
             NOT_A_TRIGGER,  # ignored (counted only), or parked by a stricter monitor
             [("paystream-reason", b"\xff\x00" if i % 3 else b"ok")],
         )
+
+
+def newer_flow_topics(rng: random.Random) -> Iterator[Hostile]:
+    """The topics of the dispute and risk flows get every malformed class too, and a dispute
+    with card text in its reason for a payment paystream has never seen (parked, redacted)."""
+    dispute = {
+        "case_id": "CB-1",
+        "transaction_id": "1",
+        "amount": "10.00",
+        "currency": "USD",
+        "reason_code": "10.4",
+        "reason": "fraud",
+        "stage": "chargeback",
+        "received_at": "2026-11-28T00:00:00Z",
+        "source": "hostile",
+    }
+    yield from malformed("disputes", dumps(dispute), rng, 24)
+    yield from malformed("payments_by_customer", dumps(shapes.payment("1")), rng, 12)
+    yield from malformed("payments_risk", b'{"transaction_id": "1", "score": 0.5}', rng, 12)
+    for i, text in enumerate(CARD_TEXTS):
+        unknown = {**dispute, "case_id": f"CB-X{i}", "transaction_id": str(990_000 + i)}
+        unknown["reason"] = text
+        yield Hostile(
+            "disputes", "card_in_text", unknown["transaction_id"].encode(), dumps(unknown), DEAD
+        )
