@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.dispute_salesforce import CASE_FIELDS as DISPUTE_CASE_FIELDS
 from connectors.base.emulator import EmulatorServer
 from connectors.paytrace.emulator import app as paytrace_app
 from connectors.paytrace.emulator.config import EmulatorConfig as PayTraceEmulatorConfig
@@ -85,18 +86,7 @@ SANDBOX_FIELDS = {
     "Order": ["PaymentStatus__c", "PaymentTransactionID__c", "Amount__c"],
     # Disputes (agents/dispute_salesforce.py): the Case is found by Dispute_Case_Id__c (an
     # external id in a real org; text here) and links the payment, Opportunity and Order.
-    "Case": [
-        "Dispute_Case_Id__c",
-        "Dispute_Stage__c",
-        "Dispute_Reason_Code__c",
-        "Dispute_Due_Date__c",
-        "Dispute_Amount__c",
-        "Dispute_Transaction_Id__c",
-        "Payment__c",
-        "Opportunity__c",
-        "Order__c",
-        "Risk_Case_Key__c",
-    ],
+    "Case": [*DISPUTE_CASE_FIELDS, "Risk_Case_Key__c"],
 }
 
 

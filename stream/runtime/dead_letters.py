@@ -8,7 +8,6 @@ travels in headers for tools that do not parse values.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +16,7 @@ import faust
 
 from schemas.deadletter import DeadLetter
 from stream import metrics
-from stream.pci import redact_text
+from stream.pci import fingerprint, redact_text
 from stream.runtime.records import Incoming
 
 log = logging.getLogger(__name__)
@@ -41,13 +40,6 @@ def bounded_text(data: bytes, limit: int) -> str:
     if len(data) > limit:
         text += f"... [cut: {limit} of {len(data)} bytes]"
     return text
-
-
-def fingerprint(data: bytes) -> str:
-    """SHA-256 of ``data`` as colon-separated hex bytes (``3f:a0:...``, as openssl prints
-    fingerprints): a plain hex digest may hold 13+ digits in a row that pass the Luhn check,
-    which a card-number scan rightly flags; two hex digits between colons never read as one."""
-    return hashlib.sha256(data).digest().hex(":")
 
 
 def build(

@@ -9,8 +9,8 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.pci import find_card_numbers, json_unescaped, redact_text
-from stream.runtime.dead_letters import build, fingerprint
+from stream.pci import find_card_numbers, fingerprint, json_unescaped, redact_text
+from stream.runtime.dead_letters import build
 from stream.runtime.records import Incoming
 from tests.unit.test_pci import pans, written
 
