@@ -20,7 +20,7 @@ from stream.runtime import flow_metrics
 from stream.runtime.base import Flow
 from stream.settings import KafkaSettings, WorkerSettings
 from stream.topic_names import TOPICS, topic_name
-from stream.topology import FLOWS
+from stream.topology import FLOWS, REPLAY_SINKS
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def build(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> Pipel
         bootstrap=bootstrap,
         mapping=load_mapping(worker.mapping_file),
         connectors=Connectors(PayTraceSettings(), SalesforceSettings(), SageProSettings()),
-        replay_sinks=tuple(spec.replay_sink for spec in FLOWS if spec.replay_sink),
+        replay_sinks=REPLAY_SINKS,
     )
     for logical in TOPICS:
         ctx.topics[logical] = app.topic(

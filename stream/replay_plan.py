@@ -16,11 +16,11 @@ from schemas.deadletter import DeadLetter
 from stream.replay_headers import ALL_SINKS
 from stream.settings import KafkaSettings
 from stream.topic_names import TOPICS, topic_name
-from stream.topology import FLOWS
+from stream.topology import FLOWS, REPLAY_SINKS
 
 ALL = ALL_SINKS
 # The sink names `replay payments --sink` takes: the topology's payment sinks.
-SINKS = tuple(flow.replay_sink for flow in FLOWS if flow.replay_sink)
+SINKS = REPLAY_SINKS
 # Which sink a dead letter of a sink agent goes back to (the other sink already has it).
 SINK_OF_AGENT = {flow.name: flow.replay_sink for flow in FLOWS if flow.replay_sink}
 # Topics a dead letter may go back to; commands that move money are re-requested at the source.

@@ -172,6 +172,9 @@ def flow_named(cls: type) -> str:
     return next(flow.name for flow in FLOWS if flow.cls is cls)
 
 
+# The sink names `paystream replay payments --sink` takes, and that replay headers name.
+REPLAY_SINKS = tuple(flow.replay_sink for flow in FLOWS if flow.replay_sink)
+
 TABLES = tuple(table for flow in FLOWS for table in flow.tables)
 
 

@@ -18,6 +18,7 @@ from stream.runtime.limits import RecordLimits
 from stream.runtime.records import Incoming
 from stream.settings import KafkaSettings, WorkerSettings
 from stream.topic_names import TOPICS
+from stream.topology import FLOWS, REPLAY_SINKS
 
 
 @dataclass
@@ -120,7 +121,7 @@ def context(
         mapping=mapping or load_mapping(None),
         connectors=connectors or FakeConnectors(),  # type: ignore[arg-type]
         limits=limits or RecordLimits(),
-        replay_sinks=("salesforce", "sagepro"),
+        replay_sinks=REPLAY_SINKS,
     )
     for logical in TOPICS:
         ctx.topics[logical] = FakeTopic(logical)  # type: ignore[assignment]
@@ -129,8 +130,6 @@ def context(
 
 def flow(name: str, ctx: PipelineContext) -> Any:
     """The real flow class of topology entry ``name``, built on ``ctx``."""
-    from stream.topology import FLOWS
-
     spec = next(s for s in FLOWS if s.name == name)
     built: Flow = spec.cls(ctx, spec)
     return built
