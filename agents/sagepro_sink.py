@@ -26,22 +26,14 @@ from stream.to_sagepro import Posting, journal_entry, plan
 from stream.transform import InvalidRecord, to_payment
 
 INVOICE_CACHE_SIZE = 10_000
-MAX_ID_DIGITS = 18  # PayTrace ids are 64-bit integers; more digits is not an id
 
 
 def original_id(payment: Payment) -> str | None:
-    """A refund's original transaction id, checked: it reaches a PayTrace call, so text that
-    is not a plain id ("abc", blanks, a path) is the record's fault, not a crash."""
-    original = payment.original_transaction_id
-    if payment.type is not PaymentType.REFUND or original is None:
+    """A refund's original transaction id: 1-18 ASCII digits, as the Payment schema enforces
+    (schemas/payment.py TRANSACTION_ID), so text that is no id never reaches a PayTrace call."""
+    if payment.type is not PaymentType.REFUND:
         return None
-    if not (original.isascii() and original.isdigit() and len(original) <= MAX_ID_DIGITS):
-        raise Rejected(
-            "invalid_original_id",
-            f"refund {payment.transaction_id}: original transaction id {original[:40]!r} "
-            "is not a PayTrace transaction id",
-        )
-    return original
+    return payment.original_transaction_id
 
 
 class SageProPaymentSink(BatchSink[Payment]):
