@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from stream import faust_fixes, group_offsets, health, stall_watchdog
+from stream import faust_fixes, fetch_long_poll, group_offsets, health, stall_watchdog
 from stream.kafka import faust_credentials
 from stream.settings import KafkaSettings, WorkerSettings
 
@@ -12,6 +12,7 @@ from stream.settings import KafkaSettings, WorkerSettings
 def create_app(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> faust.App:
     """A Faust app for ``bootstrap``; agents are attached by ``stream.pipeline.build``."""
     faust_fixes.apply()
+    fetch_long_poll.apply(kafka.idle_fetch_wait_seconds)
     app = faust.App(
         worker.app_id,
         broker=f"kafka://{bootstrap}",

@@ -41,6 +41,9 @@ class KafkaSettings(FileBackedSettings):
     topic_prefix: str = "paystream"
     embedded_data_dir: Path = Path(".paystream/broker")
     embedded_port: int = 0
+    # Client-side long poll (stream/fetch_long_poll.py): how long an empty fetch holds its
+    # broker connection. 0 turns it off; against Kafka it adds nothing (the broker waited).
+    idle_fetch_wait_seconds: float = Field(default=0.1, ge=0, le=1)
 
 
 class WorkerSettings(FileBackedSettings):

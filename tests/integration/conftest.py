@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from stream import fetch_long_poll
 from tests.integration.harness import Pipeline
+
+# The tests' own consumers would spin a core on the embedded broker's instant empty fetches.
+fetch_long_poll.apply()
 
 
 @pytest.fixture
