@@ -23,6 +23,7 @@ def _bootstrap(kafka: KafkaSettings) -> str:
 
 def run_ingress() -> int:
     from stream.ingress import IngressSettings, serve
+    from stream.ingress_payments import PaymentDoor
 
     try:
         settings = IngressSettings()
@@ -30,12 +31,17 @@ def run_ingress() -> int:
         fields = sorted({".".join(map(str, e["loc"])) for e in exc.errors()})
         typer.echo(f"paystream: invalid settings: PAYSTREAM_INGRESS_{', '.join(fields)}", err=True)
         return 2
+    try:  # pushed payments are checked with the workers' time zone and mapping
+        payments = PaymentDoor.from_settings()
+    except (ValidationError, ValueError, OSError) as exc:
+        typer.echo(f"paystream: invalid settings for pushed payments: {exc}", err=True)
+        return 2
     if not settings.secrets:
         typer.echo("paystream: missing settings: PAYSTREAM_INGRESS_SECRETS", err=True)
         return 2
     kafka = KafkaSettings()
     try:
-        asyncio.run(serve(settings, kafka, _bootstrap(kafka)))
+        asyncio.run(serve(settings, kafka, _bootstrap(kafka), payments))
     except KeyboardInterrupt:
         pass
     return 0

@@ -68,11 +68,11 @@ class BrokerUnavailable(RuntimeError):
     """The broker did not acknowledge in time: nothing is known to be written."""
 
 
-class DisputePublisher:
-    """Keyed by the disputed transaction id; ``publish`` returns once acks=all answered."""
+class AckedPublisher:
+    """``send`` returns once acks=all answered; anything else is ``BrokerUnavailable``."""
 
     def __init__(self, kafka: KafkaSettings, bootstrap: str, timeout_seconds: float = 10.0):
-        self.topic = topic_name(kafka, "disputes")
+        self.kafka = kafka
         self.timeout = timeout_seconds
         self._producer = AIOKafkaProducer(
             **aiokafka_options(kafka, bootstrap),
@@ -87,14 +87,29 @@ class DisputePublisher:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def publish(self, dispute: Dispute) -> None:
+    async def send(
+        self, logical: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
         send = self._producer.send_and_wait(
-            self.topic,
-            key=dispute.transaction_id.encode(),
-            value=dispute.model_dump_json().encode(),
-            headers=[(SOURCE_HEADER, dispute.source.encode())],
+            topic_name(self.kafka, logical), key=key, value=value, headers=headers
         )
         try:
             await asyncio.wait_for(send, self.timeout)
         except Exception as exc:  # a timeout or any Kafka error: the sender tries again
             raise BrokerUnavailable(type(exc).__name__) from exc
+
+
+class DisputePublisher(AckedPublisher):
+    """Disputes keyed by the disputed transaction id."""
+
+    @property
+    def topic(self) -> str:
+        return topic_name(self.kafka, "disputes")
+
+    async def publish(self, dispute: Dispute) -> None:
+        await self.send(
+            "disputes",
+            dispute.transaction_id.encode(),
+            dispute.model_dump_json().encode(),
+            [(SOURCE_HEADER, dispute.source.encode())],
+        )

@@ -1,8 +1,11 @@
-"""`paystream ingress`: signed push notifications of disputes onto ``<prefix>.disputes``.
+"""`paystream ingress`: signed push notifications of disputes and of payment events.
 
-Its own process (an aiohttp server), apart from the workers: ``POST /v1/disputes`` with a JSON
-dispute (schemas/dispute.py without ``source``/``received_at``, which the ingress sets), signed
-as stream/ingress_guard.py says. Answers, never a 500 for bad input:
+Its own process (an aiohttp server), apart from the workers. ``POST /v1/disputes`` takes a JSON
+dispute (schemas/dispute.py without ``source``/``received_at``, which the ingress sets) onto
+``<prefix>.disputes``; ``POST /v1/payments`` takes one PayTrace transaction as the export
+returns it onto the raw topic the poller writes (stream/ingress_payments.py). Both are signed
+as stream/ingress_guard.py says and share one replay window and one rate per source. Answers,
+never a 500 for bad input:
 
 - 202 once the broker acknowledged the record (acks=all);
 - 400 body not JSON (or not an object); 422 not a dispute (the fields named, not the values);
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -37,6 +41,7 @@ from stream.ingress_guard import (
     check_timestamp,
     verify,
 )
+from stream.ingress_payments import PUSH_SOURCE_HEADER, PaymentDoor
 from stream.settings import FileBackedSettings, KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -73,16 +78,25 @@ def _refused(refusal: Refusal) -> web.Response:
     return web.json_response(body, status=refusal.status, headers=headers)
 
 
+# (fields, source) -> the accepted id: parses, validates and sends one path's body
+Publish = Callable[[dict[str, Any], str], Awaitable[str]]
+
+
 class Ingress:
-    def __init__(self, settings: IngressSettings, publisher: Any) -> None:
+    def __init__(
+        self, settings: IngressSettings, publisher: Any, payments: PaymentDoor | None = None
+    ) -> None:
         self.settings = settings
         self.publisher = publisher
+        self.payments = payments
         self.replays = ReplayCache(settings.tolerance_seconds)
         self.limits = SourceLimits(settings.rate_per_second, settings.burst)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.settings.max_body_bytes + 1)
         app.router.add_post("/v1/disputes", self.disputes)
+        if self.payments is not None:
+            app.router.add_post("/v1/payments", self.payment_events)
         app.router.add_get("/health", self.health)
         return app
 
@@ -110,6 +124,14 @@ class Ingress:
         return source, [s.get_secret_value() for s in secrets]
 
     async def disputes(self, request: web.Request) -> web.Response:
+        return await self._accept(request, self._dispute)
+
+    async def payment_events(self, request: web.Request) -> web.Response:
+        return await self._accept(request, self._payment)
+
+    async def _accept(self, request: web.Request, publish: Publish) -> web.Response:
+        """The checks every path shares, in order: size, source, signature, time, rate,
+        replay; then ``publish`` (parse, validate, send) and 202 once the broker acked."""
         source = "-"
         try:
             body = await self._body(request)
@@ -123,7 +145,7 @@ class Ingress:
             await self.limits.take(source)
             self.replays.reserve(verified)
             try:
-                key = await self._publish(body, source)
+                key = await publish(_json_object(body), source)
             except BaseException:
                 self.replays.release(verified)  # not accepted: the sender may try again
                 raise
@@ -133,13 +155,7 @@ class Ingress:
         log.info("ingress: accepted %s from %s", key, source)
         return web.json_response({"status": "accepted", "id": key}, status=202)
 
-    async def _publish(self, body: bytes, source: str) -> str:
-        try:
-            fields = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise Refusal(400, "malformed", "body is not JSON") from None
-        if not isinstance(fields, dict):
-            raise Refusal(400, "malformed", "body is not a JSON object")
+    async def _dispute(self, fields: dict[str, Any], source: str) -> str:
         for name in ("source", "received_at"):
             fields.pop(name, None)  # set here, never by the sender
         try:
@@ -152,12 +168,38 @@ class Ingress:
             raise Refusal(503, "broker_unavailable", "not written; try again", 5) from None
         return dispute.idempotency_key
 
+    async def _payment(self, fields: dict[str, Any], source: str) -> str:
+        assert self.payments is not None  # the route exists only with a door
+        try:
+            key, value = self.payments.raw(fields)
+        except IntakeRefused as exc:
+            raise Refusal(422, exc.reason, exc.detail) from None
+        header = (PUSH_SOURCE_HEADER, f"push:{source.lower()}".encode())
+        try:
+            await self.publisher.send("paytrace_raw", key, value, [header])
+        except BrokerUnavailable:
+            raise Refusal(503, "broker_unavailable", "not written; try again", 5) from None
+        return f"payment:{key.decode()}"
 
-async def serve(settings: IngressSettings, kafka: KafkaSettings, bootstrap: str) -> None:
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        fields = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise Refusal(400, "malformed", "body is not JSON") from None
+    if not isinstance(fields, dict):
+        raise Refusal(400, "malformed", "body is not a JSON object")
+    return fields
+
+
+async def serve(
+    settings: IngressSettings, kafka: KafkaSettings, bootstrap: str, payments: PaymentDoor
+) -> None:
     """Until SIGTERM/SIGINT."""
     publisher = DisputePublisher(kafka, bootstrap, settings.send_timeout_seconds)
     await publisher.start()
-    runner = web.AppRunner(Ingress(settings, publisher).app(), access_log=None)
+    ingress = Ingress(settings, publisher, payments)
+    runner = web.AppRunner(ingress.app(), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()

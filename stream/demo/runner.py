@@ -36,6 +36,7 @@ from stream.demo.collection import (
     collection_result,
     plan_collection,
 )
+from stream.demo.disputes import DemoDisputes
 from stream.demo.seed import seed
 from stream.demo.settlement import settle_and_reconcile
 from stream.demo.verify import Comparison, Expected, compare
@@ -61,6 +62,7 @@ class Demo:
         self.workers: list[WorkerProcess] = []
         self.rng = random.Random(SEED)
         self.mapping = load_mapping()
+        self.disputes = DemoDisputes(self.workdir, self.mapping)
 
     def clients(
         self, sandbox: Sandbox
@@ -123,6 +125,7 @@ class Demo:
                 env_i = {**env, "PAYSTREAM_DATA_DIR": str(self.workdir / f"worker-{index}")}
                 log = self.workdir / f"worker-{index}.log"
                 self.workers.append(WorkerProcess(env_i, log).start())
+            self.disputes.start(env)
             collection = plan_collection(
                 data, self.mapping.collection, self.rng, closed_won=max(2, self.events // 50)
             )
@@ -150,6 +153,12 @@ class Demo:
                 used = (await http.get("/_emulator/usage")).json()["used"] - baseline
                 settlement = await settle_and_reconcile(paytrace, sage, http, self.mapping)
                 progress.update(settling, completed=settlement.reconciled)
+                # Disputes last: they change the payments' statuses checked above.
+                disputing = progress.add_task("disputes applied", total=None)
+                disputes = await self.disputes.run(state[0], sage, http)
+                progress.update(
+                    disputing, total=disputes.cases, completed=disputes.salesforce_cases
+                )
             dead = await read_all(
                 KafkaSettings(), self.broker.bootstrap, topic_name(KafkaSettings(), "deadletter")
             )
@@ -164,7 +173,8 @@ class Demo:
             and result.duplicates == 0
             and not dead
             and charges.ok
-            and settlement.ok,
+            and settlement.ok
+            and disputes.ok,
             "events": plan.events,
             "transactions": len(transactions),
             "transaction_kinds": dict(sorted(expected.kinds.items())),
@@ -187,6 +197,7 @@ class Demo:
             "settlements_mismatched": settlement.mismatched,
             "settlements_unreconciled": len(settlement.unreconciled),
             "settlement_journal_duplicates": settlement.journal_duplicates,
+            **disputes.summary(),
             "salesforce_api_calls": used,
             "salesforce_api_calls_per_1000_payments": round(used * 1000 / max(payments, 1), 1),
             "events_per_second": round(plan.events / max(converged - drive_started, 1e-9), 1),
@@ -253,6 +264,7 @@ class Demo:
     async def stop(self, keep_workdir: bool) -> None:
         for worker in self.workers:
             worker.stop()
+        self.disputes.stop()
         if self.sandbox is not None:
             await self.sandbox.stop()
         self.broker.stop()

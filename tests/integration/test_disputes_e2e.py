@@ -153,7 +153,9 @@ async def test_disputes_through_every_stage(pipeline: Pipeline, tmp_path: Path) 
 
     await wait_for(ledger_settled, "the ledger after won and lost", 30)
 
-    # The report import: good, duplicated and bad rows; imported twice, nothing changes.
+    # The report import: good, duplicated and bad rows; imported twice, nothing changes. The
+    # import cannot know PayTrace's transactions: a row for one never seen is sent, and the
+    # dispute sinks dead-letter it with its reason (re-driven once the payment is in).
     report = tmp_path / "disputes.csv"
     report.write_text(
         "case_id,transaction_id,amount,currency,reason_code,reason,stage,received_date,due_date\n"
@@ -162,6 +164,7 @@ async def test_disputes_through_every_stage(pipeline: Pipeline, tmp_path: Path) 
         f"CB-B,{lost_id},forty,USD,10.4,x,chargeback,2029-12-20,\n"
         f"CB-C,{lost_id},4.00,USD,10.4,x,chargeback,2029-12-32,\n"
         f"CB-D,{lost_id},4.00,USD\n"
+        "CB-U,999998,4.00,USD,13.1,x,chargeback,2029-12-20,\n"
     )
     env = {**pipeline.env(), "PATH": "/usr/bin:/bin"}
     for _ in range(2):
@@ -179,11 +182,22 @@ async def test_disputes_through_every_stage(pipeline: Pipeline, tmp_path: Path) 
         out, err = await asyncio.wait_for(run.communicate(), 60)
         stdout = out.decode()
         assert run.returncode == 1, err.decode()
-        assert "rows accepted 1, sent 1, duplicates 1, rejected 3" in stdout
+        assert "rows accepted 2, sent 2, duplicates 1, rejected 3" in stdout
         assert "line 4: bad_amount" in stdout and "line 5: bad_date" in stdout
         assert "line 6: missing_column" in stdout
     ledger = await balances(pipeline)
     await wait_for(lambda: _stable(pipeline, ledger), "the import changed nothing", 30)
+
+    async def unknown_row_dead_lettered() -> bool:
+        keys = [
+            k
+            for k, _, h in await pipeline.dead_letters()
+            if h.get("paystream-reason") == b"dispute_payment_unknown"
+        ]
+        return keys.count(b"999998") == 4  # two imports, two sinks
+
+    await wait_for(unknown_row_dead_lettered, "the unknown transaction's row dead-lettered", 60)
+    assert "CB-U" not in await cases(pipeline)
 
 
 async def _stable(pipeline: Pipeline, ledger: dict[str, Decimal]) -> bool:
