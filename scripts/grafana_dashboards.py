@@ -604,6 +604,17 @@ def salesforce() -> dict[str, Any]:
             "short",
             width=16,
         ),
+        Panel(
+            "API budget: usage share and flows slowed (stream/runtime/api_budget.py)",
+            [
+                (f"max(paystream_salesforce_api_usage_ratio{{{W}}})", "usage share"),
+                (f"max by (flow) (paystream_api_budget_throttled{{{W}}})", "{{flow}} slowed"),
+            ],
+            "short",
+            width=24,
+            description="Above PAYSTREAM_SALESFORCE_API_BUDGET_SHARE of the daily limit, "
+            "pause flows wait and the payment sink fills calls of 200 (1 = slowed).",
+        ),
         *flow_panels("salesforce"),
         *connector_panels("salesforce"),
     ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 
@@ -20,6 +20,9 @@ from connectors.salesforce.settings import SalesforceSettings
 from stream.mapping import Mapping
 from stream.runtime.limits import RecordLimits
 from stream.settings import KafkaSettings, WorkerSettings
+
+if TYPE_CHECKING:
+    from stream.runtime.api_budget import ApiBudget
 
 
 @dataclass
@@ -76,6 +79,7 @@ class PipelineContext:
     limits: RecordLimits = field(default_factory=RecordLimits)
     replay_sinks: tuple[str, ...] = ()  # the topology's replay-sink names
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    api_budget: ApiBudget | None = None  # stream/runtime/api_budget.py budget_for(): one a worker
 
     def topic(self, logical: str) -> faust.TopicT:
         return self.topics[logical]

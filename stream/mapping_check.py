@@ -163,6 +163,22 @@ class OrgCheck:
                 if found is not None and key == "status_field":
                     self.values(found, name, collection.statuses.values(), "collection.statuses")
 
+    async def risk(self, mapping: Mapping) -> None:
+        """agents/risk_actions.py writes the score and reasons on the payment object and a
+        review Case with the mapping's key field and priority."""
+        risk = mapping.risk
+        payment = await self.object(mapping.salesforce.object, "salesforce.object")
+        if payment is not None:
+            for key in ("score_field", "reasons_field"):
+                self.field(payment, getattr(risk, key), f"risk.{key}", writes=True)
+        case = await self.object("Case", "risk")
+        if case is None:
+            return
+        self.field(case, risk.case_id_field, "risk.case_id_field", writes=True)
+        priority = self.field(case, "Priority", "risk.case_priority", writes=True)
+        if priority is not None:
+            self.values(priority, "Case", [risk.case_priority], "risk.case_priority")
+
 
 def gl_accounts(mapping: Mapping) -> dict[str, str]:
     """Every GL account the mapping names -> where it names it."""
@@ -188,6 +204,7 @@ async def check_against_org(
     await check.payments(mapping)
     await check.settlements(mapping)
     await check.collection(mapping)
+    await check.risk(mapping)
     active = await chart.active()
     for account, where in sorted(gl_accounts(mapping).items(), key=lambda item: item[1]):
         if account not in active:

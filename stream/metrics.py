@@ -96,6 +96,19 @@ SALESFORCE_API_LIMIT = Gauge(
     "Salesforce API request limit (Sforce-Limit-Info).",
     registry=REGISTRY,
 )
+SALESFORCE_API_USAGE_RATIO = Gauge(
+    "paystream_salesforce_api_usage_ratio",
+    "Share of the org's daily API requests used (Sforce-Limit-Info used / limit).",
+    registry=REGISTRY,
+)
+# stream/runtime/api_budget.py: 1 while a flow is slowed (paused, or filling collections)
+# because usage is above PAYSTREAM_SALESFORCE_API_BUDGET_SHARE.
+API_BUDGET_THROTTLED = Gauge(
+    "paystream_api_budget_throttled",
+    "1 while the flow is slowed down to save the Salesforce daily API budget.",
+    ["flow"],
+    registry=REGISTRY,
+)
 PAYTRACE_WATERMARK_LAG = Gauge(
     "paystream_paytrace_watermark_lag_seconds",
     "How far the PayTrace poll watermark trails now.",
@@ -175,6 +188,8 @@ class PrometheusObserver:
     def salesforce_limits(self, used: int, limit: int) -> None:
         SALESFORCE_API_USED.set(used)
         SALESFORCE_API_LIMIT.set(limit)
+        if limit > 0:
+            SALESFORCE_API_USAGE_RATIO.set(used / limit)
 
 
 def install_connector_observer() -> None:

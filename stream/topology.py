@@ -25,7 +25,7 @@ from agents.salesforce_cdc_source import SalesforceCdcSource
 from agents.salesforce_sink import SalesforcePaymentSink
 from agents.settlement_reconciler import SettlementReconciler
 from agents.settlement_source import SettlementPoller
-from stream.runtime.spec import FlowSpec
+from stream.runtime.spec import BudgetRole, FlowSpec
 from stream.settings import KafkaSettings, WorkerSettings
 from stream.topic_names import (
     CDC_POSITION_TOPIC,
@@ -61,6 +61,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         writes=("Salesforce: composite/sobjects Payment__c upsert", "deadletter"),
         replay_sink="salesforce",
         dashboard="salesforce",
+        salesforce_budget=BudgetRole.FILL,  # urgent, in collections: fuller calls when tight
     ),
     FlowSpec(
         "sagepro_payment_sink",
@@ -96,6 +97,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         ),
         tables=("charge-ledger",),
         dashboard="paytrace",
+        salesforce_budget=BudgetRole.URGENT,  # money: never held back
     ),
     FlowSpec(
         "settlement_poller",
@@ -114,6 +116,7 @@ FLOWS: tuple[FlowSpec, ...] = (
             "deadletter",
         ),
         dashboard="paytrace",
+        salesforce_budget=BudgetRole.PAUSE,  # a daily batch: hours late is still on time
     ),
     FlowSpec(
         "salesforce_dispute_sink",
@@ -125,6 +128,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         ),
         tables=("dispute-cases",),
         dashboard="salesforce",
+        salesforce_budget=BudgetRole.URGENT,  # few, with response deadlines
     ),
     FlowSpec(
         "sagepro_dispute_sink",
@@ -157,6 +161,7 @@ FLOWS: tuple[FlowSpec, ...] = (
             "deadletter",
         ),
         dashboard="risk",
+        salesforce_budget=BudgetRole.PAUSE,  # a review aid: waits for the budget
     ),
     FlowSpec(
         "deadletter_monitor",

@@ -71,6 +71,7 @@ class SalesforceClient(ApiClient):
         )
         self.settings = settings
         self.api_usage: ApiUsage | None = None
+        self.api_usage_at: float | None = None  # time.monotonic() of the header last read
         self.instance_url: str | None = None
 
     @classmethod
@@ -123,6 +124,7 @@ class SalesforceClient(ApiClient):
         if match is None:
             return
         self.api_usage = ApiUsage(int(match.group(1)), int(match.group(2)))
+        self.api_usage_at = time.monotonic()
         observer().salesforce_limits(self.api_usage.used, self.api_usage.limit)
 
     # -- sObject rows ------------------------------------------------------------------------
@@ -246,6 +248,12 @@ class SalesforceClient(ApiClient):
             "PATCH", path, endpoint="composite.sobjects.upsert", json=body
         )
         return [RecordResult.model_validate(item) for item in response.json()]
+
+    async def refresh_api_usage(self) -> None:
+        """One call to ``/limits`` (it counts, like every REST call) for its
+        ``Sforce-Limit-Info``. Raises like any call, but ``api_usage`` is updated first
+        whenever the answer carries the header (a 403 REQUEST_LIMIT_EXCEEDED does)."""
+        await self.request("GET", self._path("limits"), endpoint="limits", retry=False)
 
     # -- discovery ---------------------------------------------------------------------------
 

@@ -33,6 +33,13 @@ class SalesforceSettings(FileBackedSettings):
     # Pub/Sub API (Change Data Capture): https:// = TLS, http:// = plaintext (the emulator).
     pubsub_url: str = "https://api.pubsub.salesforce.com:7443"
     pubsub_tenant_id: str | None = None  # the org id; default: read from the access token
+    # The daily API budget (Sforce-Limit-Info's api-usage=used/max): above this share of max,
+    # sinks slow down instead of spending the day's last calls (stream/runtime/api_budget.py).
+    api_budget_share: float = Field(default=0.90, gt=0, le=1)
+    # While above it: how long a collection writer waits to fill a call of 200 records, and
+    # how often a paused flow with no fresher header asks again (one call to /limits).
+    api_budget_linger_seconds: float = Field(default=30.0, gt=0, le=90)
+    api_budget_recheck_seconds: float = Field(default=60.0, gt=0)
 
     @classmethod
     def required_for(cls, values: Mapping[str, Any]) -> list[str]:

@@ -40,13 +40,17 @@ class ConsumingFlow(Flow, Generic[M]):
         # take_events is faust-streaming's, missing from its StreamT stub.
         async for batch in stream.take_events(self.batch_size, self.batch_seconds):  # type: ignore[attr-defined]
             try:
-                await self.handle([Incoming.of(event) for event in batch])
+                await self.consume(stream, batch)
             except BaseException as exc:
                 # Stopped or cancelled mid-batch: its records stay uncommitted, read again.
                 hold_acks(stream)
                 if isinstance(exc, StopWorker):
                     return
                 raise
+
+    async def consume(self, stream: faust.StreamT[Any], events: list[Any]) -> None:
+        """One batch of Faust events; a sink may hold some for later (runtime/fill.py)."""
+        await self.handle([Incoming.of(event) for event in events])
 
     def decode(self, record: Incoming) -> M:
         """The record's value, once it passed the door's limits and parsed as ``model``."""

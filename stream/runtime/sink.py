@@ -7,6 +7,10 @@ for another attempt. A retriable failure is held while the other side is down fo
 a record that keeps failing while others succeed is dead-lettered after its retry budget, so
 no record can block a partition. ``write`` raising for a whole batch is narrowed to the
 records by writing them one at a time.
+
+A sink whose topology entry names a ``salesforce_budget`` role slows down while the org's
+daily API budget is tight (runtime/api_budget.py): ``PAUSE`` waits before writing, ``FILL``
+holds batches to fill sObject Collections calls (runtime/fill.py), ``URGENT`` writes as usual.
 """
 
 from __future__ import annotations
@@ -17,15 +21,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
+import faust
 from pydantic import BaseModel
 
 from stream import metrics
 from stream.replay_headers import sink_skips
 from stream.runtime import flow_metrics
+from stream.runtime.api_budget import budget_for
 from stream.runtime.consuming import ConsumingFlow
 from stream.runtime.dispositions import Do, dispose
+from stream.runtime.fill import Filler
 from stream.runtime.outcomes import DELIVERED, Delivered, Failed, Ignored, Rejected, Result, Skipped
 from stream.runtime.records import Incoming
+from stream.runtime.spec import BudgetRole
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -52,6 +60,11 @@ class BatchSink(ConsumingFlow[M]):
         super().__init__(*args, **kwargs)
         self._last_success = 0.0
         self._slots = asyncio.Semaphore(self.concurrency)
+        self.budget_role = self.spec.salesforce_budget
+        self.budget = budget_for(self.ctx)
+        if self.budget_role is not None:
+            self.budget.register(self.name, self.budget_role)
+        self._filler: Filler | None = None
 
     # -- what a flow provides ------------------------------------------------------------
     async def write(self, batch: list[Item[M]]) -> list[Result]:
@@ -82,6 +95,23 @@ class BatchSink(ConsumingFlow[M]):
         raise NotImplementedError
 
     # -- the runtime ---------------------------------------------------------------------
+    async def consume(self, stream: faust.StreamT[Any], events: list[Any]) -> None:
+        if self.budget_role is not BudgetRole.FILL:
+            await super().consume(stream, events)
+            return
+        if self._filler is None or self._filler.stream is not stream:
+            self._filler = Filler(
+                stream, self.handle, self.budget, self.batch_size, self.ctx.app.crash
+            )
+        await self._filler.batch(events)
+
+    async def _run(self, stream: faust.StreamT[Any]) -> None:
+        try:
+            await super()._run(stream)
+        finally:
+            if self._filler is not None:  # its timer must not outlive the agent
+                self._filler.close()
+
     async def _guarded_one(self, item: Item[M]) -> Result:
         try:
             await self.write_one(item)
@@ -103,6 +133,8 @@ class BatchSink(ConsumingFlow[M]):
                 items.append(Item(record, self.decode(record)))
             except Exception as exc:
                 await self.settle(record, exc)
+        if items and self.budget_role is BudgetRole.PAUSE:
+            await self.budget.wait_for_room()  # not urgent: the day's last calls are not ours
         await self.deliver(items)
         flow_metrics.took(self.name, time.perf_counter() - started)
 

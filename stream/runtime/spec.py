@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+
+class BudgetRole(StrEnum):
+    """What a flow that spends Salesforce API calls does while the org's daily budget is
+    nearly spent (stream/runtime/api_budget.py)."""
+
+    URGENT = "urgent"  # keeps writing as it does: each record is its own calls (charges)
+    FILL = "fill"  # keeps writing, but waits to fill sObject Collections calls of 200
+    PAUSE = "pause"  # not urgent: waits until usage falls below the share again
 
 
 @dataclass(frozen=True)
@@ -15,6 +25,7 @@ class FlowSpec:
     tables: tuple[str, ...] = ()
     replay_sink: str | None = None  # the name `paystream replay payments --sink` uses
     dashboard: str | None = None  # the Grafana dashboard its panels go on (scripts/)
+    salesforce_budget: BudgetRole | None = None  # None: it spends no Salesforce REST calls
 
     @property
     def kind(self) -> str:

@@ -115,6 +115,14 @@ async def test_external_id_lookup_and_writability(sandbox: Sandbox) -> None:
     )
 
 
+async def test_risk_score_field_and_case_key_are_checked(sandbox: Sandbox) -> None:
+    mapping = mapping_with(risk__score_field="Risk_Scor__c", risk__case_id_field="CaseNumber")
+    assert sorted(await problems(sandbox, mapping)) == [
+        "risk.case_id_field: field Case.CaseNumber is not writable by the API",
+        "risk.score_field: field Payment__c.Risk_Scor__c does not exist",
+    ]
+
+
 async def test_cli_exits_1_with_one_line_per_problem(sandbox: Sandbox, tmp_path: Path) -> None:
     data = yaml.safe_load(DEFAULT_MAPPING.read_text())
     data["salesforce"]["status"]["voided"] = "Cancelled"

@@ -231,6 +231,25 @@ async def test_request_limit_exceeded_is_rate_limited(
     assert metrics.EXTERNAL_THROTTLED.labels("salesforce")._value.get() > throttled
 
 
+async def test_every_call_counts_but_versions_and_the_day_can_start_again(
+    sf: SalesforceClient, raw: httpx.AsyncClient
+) -> None:
+    await raw.post("/_emulator/usage", json={"used": 4998})
+    versions = await raw.get("/services/data/")
+    assert versions.status_code == 200 and "Sforce-Limit-Info" not in versions.headers
+    await sf.refresh_api_usage()  # GET /limits: one call, like any other
+    assert sf.api_usage is not None and sf.api_usage.used == 4999
+    assert (await raw.get(f"{V}/limits")).json()["DailyApiRequests"]["Remaining"] == 0
+    with pytest.raises(ConnectorError) as caught:  # the 4,999th was the last of the day
+        await sf.refresh_api_usage()
+    assert caught.value.code == "REQUEST_LIMIT_EXCEEDED"
+    assert sf.api_usage.used == 5000  # read from the refusal's header all the same
+    assert (await raw.get("/_emulator/usage")).json() == {"used": 5000, "limit": 5000}
+    await raw.post("/_emulator/usage", json={"used": 0})  # a new day
+    await sf.refresh_api_usage()
+    assert sf.api_usage.used == 1 and sf.api_usage_at is not None
+
+
 async def test_server_errors_are_salesforce_shaped_and_retried(
     sf: SalesforceClient, raw: httpx.AsyncClient
 ) -> None:

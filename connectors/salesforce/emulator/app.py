@@ -62,7 +62,8 @@ def _edge_middleware(state: EmulatorState) -> Any:
                 [RecordError("NOT_FOUND", "The requested resource does not exist")],
                 with_fields=False,
             ).response()
-        if request.path.startswith(DATA_PREFIX):
+        # Every REST answer carries the org's usage, except Versions (it does not count).
+        if request.path.startswith(DATA_PREFIX) and request.path not in UNAUTHENTICATED:
             response.headers["Sforce-Limit-Info"] = state.limit_header()
         return response
 

@@ -2,7 +2,8 @@
 
 - ``POST /_emulator/expire_tokens``      every issued token -> INVALID_SESSION_ID
 - ``POST /_emulator/reset``              drop records, change events, tokens, usage, faults
-- ``GET|POST /_emulator/usage``          read or set ``{"used", "limit"}``
+- ``GET|POST /_emulator/usage``          read or set ``{"used", "limit"}`` of the daily API
+  requests every REST call but Versions counts (``{"used": 0}``: a new day)
 - ``GET /_emulator/records/{sobject}``   all records (``?include_deleted=true``)
 - ``GET /_emulator/change_events``       ``?after=<replay id>&entity=&limit=``
 - ``POST /_emulator/lock_rows``          ``{"count": N}``: next N record writes UNABLE_TO_LOCK_ROW
