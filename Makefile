@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration bench clean install prometheus
+.PHONY: demo test lint typecheck unit integration bench clean install prometheus chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,7 +31,11 @@ typecheck: $(STAMP)
 prometheus:
 	sh scripts/ensure-prometheus.sh || test $$? -eq 2
 
-test: $(STAMP) lint typecheck prometheus
+# The studio's browser tests drive Debian's chromium (never a downloaded browser); same rule.
+chromium:
+	sh scripts/ensure-chromium.sh || test $$? -eq 2
+
+test: $(STAMP) lint typecheck prometheus chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: $(STAMP)

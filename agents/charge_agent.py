@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from agents.charge_outcomes import OUTCOME_LABEL, ensure_erp_invoice, write_back
 from agents.charge_trigger import ChargeRefused, confirm_current, confirmed_rule
+from agents.subscription_charges import SUBSCRIPTION, charge_subscription
 from connectors.base.errors import RecordError
 from connectors.paytrace.client import PayTraceClient
 from connectors.paytrace.models import TransactionResult
@@ -61,6 +62,7 @@ def ledger_entry(key: str, state: LedgerState, detail: str = "", **fields: Any) 
 
 class ChargeAgent(BatchSink[ChargeCommand]):
     model = ChargeCommand
+    ignored_reasons = ("not_current",)  # a subscription command the record no longer asks for
     # One command at a time: a key's ledger read, PENDING flush and sale must not interleave
     # with another command for the same record (two triggers share the export look-up).
     concurrency: ClassVar[int] = 1
@@ -121,6 +123,9 @@ class ChargeAgent(BatchSink[ChargeCommand]):
 
     async def charge_command(self, item: Item[ChargeCommand]) -> None:
         command = item.value
+        if command.object == SUBSCRIPTION:  # a recurring period: same ledger, its own rules
+            await charge_subscription(self, item)
+            return
         collection = self.ctx.mapping.collection
         rule = confirmed_rule(command, item.record.key, collection)  # before any state
         entry = self.entry(command.key)

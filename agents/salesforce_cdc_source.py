@@ -85,7 +85,8 @@ class SalesforceCdcSource(Source):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.objects = sorted({t.object for t in self.ctx.mapping.collection.triggers})
+        collection, subscriptions = self.ctx.mapping.collection, self.ctx.mapping.subscriptions
+        self.objects = sorted({t.object for t in collection.triggers} | {subscriptions.object})
         self._subscriber: PubSubSubscriber | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping: set[asyncio.Task[None]] = set()  # cancelled, finishing a checkpoint
@@ -269,7 +270,12 @@ class SalesforceCdcSource(Source):
 
     def _fields(self, obj: str) -> str:
         collection = self.ctx.mapping.collection
-        fields = {"Id", "LastModifiedDate", "CreatedDate", collection.account_field}
+        fields = {"Id", "LastModifiedDate", "CreatedDate"}
+        if obj == self.ctx.mapping.subscriptions.object:  # the scheduler needs every field
+            return ", ".join(
+                sorted(fields | set(self.ctx.mapping.subscriptions.fields.model_dump().values()))
+            )
+        fields.add(collection.account_field)
         fields |= {t.field for t in collection.triggers if t.object == obj and t.field}
         return ", ".join(sorted(fields))
 

@@ -31,7 +31,8 @@ class ChargeCommand(BaseModel):
     """Charge the Account's vaulted card for a record, once per ``key``."""
 
     key: str  # <object>:<record id>:<trigger>: from the business event, never delivery data
-    object: Literal["Opportunity", "Order"]
+    # "Subscription": a recurring period, keyed sub:<id>:<period>[:try<n>] (stream/billing/)
+    object: Literal["Opportunity", "Order", "Subscription"]
     record_id: str
     trigger: str
     requested_at: datetime

@@ -55,6 +55,7 @@ class References(BaseModel):
     account_id: str | None = None
     erp_invoice_id: str | None = None
     erp_customer_id: str | None = None
+    subscription_id: str | None = None  # a recurring charge's Salesforce subscription
 
 
 TRANSACTION_ID = r"^[0-9]{1,18}$"

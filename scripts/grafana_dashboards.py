@@ -693,12 +693,48 @@ def risk() -> dict[str, Any]:
     )
 
 
+def billing() -> dict[str, Any]:
+    """Recurring billing (agents/subscription_scheduler.py, the charge ledger's period keys)."""
+    periods = "paystream_subscription_periods_total"
+    recovered = f'sum(increase({periods}{{{W},outcome="recovered"}}[7d]))'
+    failed = f'sum(increase({periods}{{{W},outcome="dunning"}}[7d]))'
+    panels = [
+        Panel(
+            "Subscription periods: due, charged, declined, recovered, suspended",
+            [(f"sum by (outcome) (increase({periods}{{{W}}}{RATE}))", "{{outcome}}")],
+            width=12,
+        ),
+        Panel(
+            "Revenue at risk (subscriptions in dunning)",
+            [(f"sum(paystream_subscription_revenue_at_risk{{{W}}})", "at risk")],
+            "currencyUSD",
+            width=6,
+        ),
+        Panel(
+            "Recovery rate (periods recovered / entering dunning, 7 days, as the alert)",
+            [(f"({recovered} + 1) / ({failed} + 1)", "recovered share")],
+            "percentunit",
+            "gauge",
+            width=6,
+            thresholds=[(None, "red"), (0.3, "orange"), (0.5, "green")],
+        ),
+        *flow_panels("billing"),
+    ]
+    return dashboard(
+        "paystream-billing",
+        "paystream / Recurring billing",
+        "Subscription periods charged, dunning outcomes and revenue at risk.",
+        panels,
+    )
+
+
 DASHBOARDS = {
     "overview.json": overview,
     "paytrace.json": paytrace,
     "salesforce.json": salesforce,
     "sagepro.json": sagepro,
     "risk.json": risk,
+    "billing.json": billing,
 }
 
 

@@ -28,6 +28,8 @@ replay_app = typer.Typer(
 app.add_typer(replay_app, name="replay")
 disputes_app = typer.Typer(no_args_is_help=True, help="Card disputes: import a report.")
 app.add_typer(disputes_app, name="disputes")
+config_app = typer.Typer(no_args_is_help=True, help="Settings and named environments.")
+app.add_typer(config_app, name="config")
 
 
 class System(StrEnum):
@@ -49,12 +51,20 @@ def worker() -> None:
 
     try:
         # Before anything starts: every missing setting of every system in one line.
-        require_all(
+        built = require_all(
             KafkaSettings, WorkerSettings, PayTraceSettings, SalesforceSettings, SageProSettings
         )
-    except SettingsProblem as exc:
+    except (SettingsProblem, ValueError) as exc:  # ValueError: an unknown PAYSTREAM_ENV
         typer.echo(f"paystream: {exc}", err=True)
         raise typer.Exit(2) from None
+    from connectors.base.settings import active_environment
+    from stream.environments import sandbox_problems
+
+    # A production environment never runs against the emulators' endpoints or credentials.
+    refused = sandbox_problems(active_environment(), built)
+    if refused:
+        typer.echo(f"paystream: {'; '.join(refused)}", err=True)
+        raise typer.Exit(2)
     from stream.worker import run_worker
 
     raise typer.Exit(run_worker())
@@ -79,6 +89,10 @@ def mapping_check(
             "Salesforce org and Sage Pro books",
         ),
     ] = False,
+    env: Annotated[
+        str | None,
+        typer.Option(help="with --against-org: that environment's org and books (promotion)"),
+    ] = None,
 ) -> None:
     """Validate a mapping file; exit 1 with the problems if it is not valid."""
     import yaml
@@ -92,9 +106,11 @@ def mapping_check(
         typer.echo(f"{file}: invalid\n{exc}", err=True)
         raise typer.Exit(1) from exc
     if against_org:
+        from stream.environments import environment
         from stream.mapping_check import run_against_org
 
-        problems = asyncio.run(run_against_org(mapping))
+        with environment(env):  # promotion: one mapping version, each environment's org
+            problems = asyncio.run(run_against_org(mapping))
     else:
         problems = offline_problems(mapping)
     if problems:
@@ -105,6 +121,101 @@ def mapping_check(
         f"{len(mapping.salesforce.fields)} Salesforce fields, "
         f"{len(mapping.custom_fields)} custom fields)"
     )
+    if env:
+        from stream.mapping_version import mapping_version
+
+        typer.echo(f"{file}: mapping version {mapping_version(mapping)} ok in environment {env}")
+
+
+@config_app.command("show")
+def config_show(
+    env: Annotated[
+        str | None, typer.Option(help="an environment of the config file (default: PAYSTREAM_ENV)")
+    ] = None,
+) -> None:
+    """Print the effective settings (secrets masked); exit 1 when a worker could not start
+    with them or they point a production environment at the sandbox."""
+    from stream.environments import effective, render
+
+    try:
+        result = effective(env)
+    except ValueError as exc:
+        typer.echo(f"paystream: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo("\n".join(render(result)))
+    broken = any(s.missing or s.invalid for s in result.sections)
+    if broken or result.problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def studio(
+    mapping_file: Annotated[
+        Path | None,
+        typer.Option("--mapping", help="default: PAYSTREAM_MAPPING_FILE or the default"),
+    ] = None,
+    metrics: Annotated[
+        list[str] | None, typer.Option(help="a worker's /metrics URL (repeat for each worker)")
+    ] = None,
+    env: Annotated[str | None, typer.Option(help="whose org the checks use")] = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+) -> None:
+    """The mapping studio: topology, mapping tables, previews, org checks, edits as a diff."""
+    from stream.studio.server import default_config, serve
+
+    try:
+        config = default_config(mapping_file, metrics or [], env)
+        asyncio.run(serve(config, host, port))
+    except (OSError, ValueError) as exc:
+        typer.echo(f"paystream studio: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@mapping_app.command("templates")
+def mapping_templates() -> None:
+    """List the mapping templates shipped with paystream."""
+    from stream.mapping_templates import templates
+
+    for found in templates():
+        typer.echo(f"{found.name:28} {found.title}\n{'':28} {found.summary}")
+
+
+@mapping_app.command("new")
+def mapping_new(
+    file: Path,
+    from_template: Annotated[str, typer.Option("--from", help="a template's name")],
+    force: Annotated[bool, typer.Option(help="replace FILE if it exists")] = False,
+) -> None:
+    """Write a mapping file from a shipped template (see `paystream mapping templates`)."""
+    from stream.mapping_templates import write
+
+    try:
+        write(from_template, file, overwrite=force)
+    except (KeyError, FileExistsError) as exc:
+        typer.echo(f"paystream: {exc.args[0]}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{file}: written from template {from_template}")
+
+
+@mapping_app.command("diff")
+def mapping_diff(old: Path, new: Path) -> None:
+    """What changed between two mapping files, in words (exit 1 only if one is invalid)."""
+    import yaml
+
+    from stream.mapping import load_mapping
+    from stream.mapping_diff import describe_changes
+    from stream.mapping_version import mapping_version
+
+    try:
+        before, after = load_mapping(old), load_mapping(new)
+    except (ValidationError, ValueError, OSError, yaml.YAMLError) as exc:
+        typer.echo(f"mapping diff: invalid mapping\n{exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{old}: version {mapping_version(before)}")
+    typer.echo(f"{new}: version {mapping_version(after)}")
+    changes = describe_changes(before, after)
+    typer.echo("\n".join(f"- {line}" for line in changes) if changes else "no changes")
 
 
 @app.command()
@@ -317,7 +428,7 @@ def replay_deadletters(
 
 @app.command()
 def ingress() -> None:
-    """Signed push notifications of disputes onto <prefix>.disputes (PAYSTREAM_INGRESS_*)."""
+    """Signed push notifications of disputes and payment events (PAYSTREAM_INGRESS_*)."""
     from stream.dispute_cli import run_ingress
 
     raise typer.Exit(run_ingress())

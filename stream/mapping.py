@@ -11,6 +11,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -43,6 +44,7 @@ CANONICAL_PATHS = frozenset(
         "references.account_id",
         "references.erp_invoice_id",
         "references.erp_customer_id",
+        "references.subscription_id",
         "avs_response",
         "csc_response",
         "approval_message",
@@ -50,7 +52,12 @@ CANONICAL_PATHS = frozenset(
     }
 )
 CorrelationTarget = Literal[
-    "opportunity_id", "order_id", "account_id", "erp_invoice_id", "erp_customer_id"
+    "opportunity_id",
+    "order_id",
+    "account_id",
+    "erp_invoice_id",
+    "erp_customer_id",
+    "subscription_id",
 ]
 SourceField = Literal["invoice_id", "customer_reference_id", "customer_id", "description"]
 
@@ -320,10 +327,132 @@ class RiskMapping(_Strict):
     review_threshold: float = Field(default=0.7, gt=0, le=1, description="Case at or above")
     score_field: str = "Risk_Score__c"  # on the payment object
     reasons_field: str = "Risk_Reasons__c"
-    case_id_field: str = "Risk_Case_Key__c"  # on Case: RISK-<transaction id>, found by SOQL
+    # On Case: RISK-<transaction id>; Cases are upserted by it, so External ID + Unique.
+    case_id_field: str = "Risk_Case_Key__c"
     case_priority: str = "High"
     small_amount: float = Field(default=5.0, gt=0, description="card-testing size, in currency")
     high_amount: float = Field(default=1000.0, gt=0, description="large for a first-seen customer")
+
+
+SubscriptionStatus = Literal["active", "past_due", "suspended", "cancelled"]
+DEFAULT_SUBSCRIPTION_STATUSES: dict[SubscriptionStatus, str] = {
+    "active": "Active",
+    "past_due": "Past Due",
+    "suspended": "Suspended",
+    "cancelled": "Cancelled",
+}
+DEFAULT_FREQUENCIES = {
+    "weekly": "Weekly",
+    "monthly": "Monthly",
+    "quarterly": "Quarterly",
+    "annual": "Annual",
+    "every_n_days": "Every N Days",
+}
+# Decline texts no retry can fix (the issuer says the card or account is gone), matched
+# case-insensitively as regular expressions against PayTrace's approval message.
+DEFAULT_HARD_DECLINES = (
+    "pick ?up",
+    "lost",
+    "stolen",
+    "closed",
+    "no such account",
+    "invalid account",
+    "do not try again",
+    "revocation",
+)
+
+
+class SubscriptionFields(_Strict):
+    """The field names of the subscription object (every one configurable)."""
+
+    account: str = "Account__c"
+    vault_id: str = "CustomerVaultID__c"
+    amount: str = "Amount__c"
+    currency: str = "Currency__c"
+    frequency: str = "Frequency__c"
+    interval_days: str = "IntervalDays__c"
+    anchor_day: str = "AnchorDay__c"
+    start_date: str = "StartDate__c"
+    end_date: str = "EndDate__c"
+    total_count: str = "TotalCount__c"
+    next_charge_date: str = "NextChargeDate__c"
+    status: str = "Status__c"
+    retry_now: str = "RetryNow__c"
+    # Written by paystream: billing progress and the dunning state, visible in Salesforce.
+    periods_charged: str = "PeriodsCharged__c"
+    dunning_period: str = "DunningPeriod__c"  # the unpaid period's date
+    dunning_attempt: str = "DunningAttempt__c"  # failed attempts on it so far
+    next_retry_date: str = "NextRetryDate__c"
+    declined_card: str = "DeclinedCard__c"  # masked number and expiry the decline was on
+
+
+class SubscriptionMapping(_Strict):
+    """Recurring billing from a Salesforce subscription object (stream/billing/)."""
+
+    object: str = "Subscription__c"
+    fields: SubscriptionFields = Field(default_factory=SubscriptionFields)
+    statuses: dict[SubscriptionStatus, str] = Field(
+        default_factory=lambda: dict(DEFAULT_SUBSCRIPTION_STATUSES)
+    )
+    frequencies: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_FREQUENCIES),
+        description="schedule frequency -> the picklist value Salesforce holds",
+    )
+    dunning_days: list[int] = Field(
+        default_factory=lambda: [1, 3, 7],
+        max_length=20,
+        description="retries this many days after the period's due date",
+    )
+    hard_declines: list[str] = Field(default_factory=lambda: list(DEFAULT_HARD_DECLINES))
+    time_zone: str = "America/Chicago"  # the merchant's: decides which day is today
+    task_priority: str = "High"
+    case_priority: str = "High"
+
+    @field_validator("statuses")
+    @classmethod
+    def _every_status(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = set(DEFAULT_SUBSCRIPTION_STATUSES) - set(value)
+        if missing:
+            raise ValueError(f"statuses lacks {', '.join(sorted(missing))}")
+        return value
+
+    @field_validator("frequencies")
+    @classmethod
+    def _known_frequencies(cls, value: dict[str, str]) -> dict[str, str]:
+        if set(value) != set(DEFAULT_FREQUENCIES):
+            raise ValueError(f"frequencies needs exactly {', '.join(sorted(DEFAULT_FREQUENCIES))}")
+        return value
+
+    @field_validator("dunning_days")
+    @classmethod
+    def _increasing(cls, value: list[int]) -> list[int]:
+        if any(d <= 0 for d in value) or sorted(set(value)) != value:
+            raise ValueError("dunning_days must be positive and strictly increasing")
+        return value
+
+    @field_validator("hard_declines")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            _compile(pattern)
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    def is_hard_decline(self, message: str) -> bool:
+        return any(re.search(p, message, re.IGNORECASE) for p in self.hard_declines)
+
+    def frequency_of(self, picklist: str) -> str | None:
+        """The schedule frequency a picklist value names (case-insensitive), or None."""
+        wanted = picklist.strip().lower()
+        return next((k for k, v in self.frequencies.items() if v.lower() == wanted), None)
 
 
 class Mapping(_Strict):
@@ -341,6 +470,7 @@ class Mapping(_Strict):
     sagepro: SageProMapping
     collection: CollectionMapping = Field(default_factory=CollectionMapping)
     risk: RiskMapping = Field(default_factory=RiskMapping)
+    subscriptions: SubscriptionMapping = Field(default_factory=SubscriptionMapping)
 
     @model_validator(mode="after")
     def _cross_check(self) -> Mapping:

@@ -1,31 +1,43 @@
 """Risk features of one payment against its customer's recent history. Pure: no I/O, no clock.
 
 The customer is the vault id, else a one-way key of the billing name and zip, else the card's
-type and last four. Per customer, ``CustomerState`` keeps at most ``MAX_EVENTS`` recent
-attempts of the last 24 hours, a decline streak, an exponentially weighted mean and variance
-of approved amounts, and sale and refund totals: a few hundred bytes as text in a table.
-Time is the payment's own ``occurred_at``, so a replay computes the same features.
+type and last four. Per customer, ``CustomerState`` keeps at most ``MAX_EVENTS`` attempts of
+the last 24 hours, a decline streak, an exponentially weighted mean and deviation of approved
+amounts, and sale and refund totals: a few hundred bytes as text in a table.
+
+The windows (1 minute, 10 minutes, 1 hour, 24 hours) are sliding and incremental: each keeps
+where it starts in the attempt list and its running sums, and a new attempt only moves the
+starts past what fell out, so a payment costs the same whatever the customer's history.
+Time is the payment's own ``occurred_at`` and never runs backwards per customer, so a replay
+computes the same features and a late record counts as "now".
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
+from functools import lru_cache
 
 import orjson
 
-from schemas.payment import Payment, PaymentStatus, PaymentType
+from schemas.payment import PaymentStatus, PaymentType
+from schemas.risk import RiskEvent, RiskInput
 
 MAX_EVENTS = 64
 DAY = 86_400
-CARD_TEST_SECONDS = 600
+MINUTE, CARD_TEST_SECONDS, HOUR = 60, 600, 3_600
+WINDOWS = (MINUTE, CARD_TEST_SECONDS, HOUR, DAY)
+W1M, W10M, W1H, W24H = range(4)
 MIN_HISTORY = 2  # approved amounts before "unusual for this customer" means anything
 ALPHA_FLOOR = 0.05  # EW mean/variance: ~the last 20 amounts weigh most
-VERSION = 1
+# Amounts above this count as this much, and the sale and refund totals are halved together
+# (their ratio kept) before passing it: no stored number reaches 13 digits, the length a card
+# scanner reads as a card number in the table's changelog (stream/pci.py).
+AMOUNT_CAP = 1e9
+VERSION = 2
+TRIM_AT = 32  # attempts fallen out of every window before the list is cut
 
-DECLINED, AUTH, REFUND = 1, 2, 4
+DECLINED, AUTH, REFUND, FLAGGED, SMALL = 1, 2, 4, 8, 16
 # The first state a transaction is seen in; later ones (settled, captured, voided) are the
 # same attempt again and are not scored.
 SCORED_STATUSES = frozenset(
@@ -40,86 +52,54 @@ SCORED_STATUSES = frozenset(
 SCORED_TYPES = frozenset({PaymentType.SALE, PaymentType.AUTHORIZATION, PaymentType.REFUND})
 
 
-def customer_key(payment: Payment) -> str:
+def customer_key(payment: RiskInput) -> str:
     """Whose history this payment extends; a payment naming nobody is its own customer."""
     if payment.customer_vault_id:
         return f"v:{payment.customer_vault_id}"[:120]
     if payment.billing_key:
         return f"b:{payment.billing_key}"
     if payment.last_four:
-        return f"c:{payment.card_type or '?'}:{payment.last_four}"
+        return f"c:{payment.card_type or '?'}:{payment.last_four}"[:120]
     return f"t:{payment.transaction_id}"
 
 
-def scored(payment: Payment) -> bool:
+def scored(payment: RiskInput) -> bool:
     return payment.type in SCORED_TYPES and payment.status in SCORED_STATUSES
 
 
+def event_fields(payment: RiskInput) -> dict[str, object]:
+    """The keyer's record for the scorer (``schemas.risk.RiskEvent``), as fields."""
+    return {
+        "id": payment.transaction_id,
+        "customer": customer_key(payment),
+        "type": payment.type.value,
+        "status": payment.status.value,
+        "amount": payment.amount,
+        "at": int(payment.occurred_at.timestamp()),
+        "occurred_at": payment.occurred_at.isoformat(),
+        "currency": payment.currency[:3],
+        "avs": payment.avs_response and payment.avs_response[:80],
+        "csc": payment.csc_response and payment.csc_response[:80],
+        "hour": payment.local_hour,
+    }
+
+
+def event_of(payment: RiskInput) -> RiskEvent:
+    return RiskEvent.model_validate(event_fields(payment))
+
+
+@lru_cache(maxsize=256)  # gateways answer in a handful of phrases
 def mismatch(response: str | None) -> float:
     """AVS/CSC wording -> 1 (no match), 0.5 (partial: address or zip only), 0 otherwise
     (match, or nothing checked: unavailable, not processed, non-US issuer)."""
-    text = (response or "").lower()
+    if not response:
+        return 0.0
+    text = response.lower()
     if "no match" in text or text in {"n", "not matched", "mismatch"}:
         return 1.0
     if "only" in text or "partial" in text:
         return 0.5
     return 0.0
-
-
-def _money(amount: Decimal) -> float:
-    value = float(amount)
-    return value if math.isfinite(value) else 0.0
-
-
-@dataclass
-class CustomerState:
-    first_seen: int = 0
-    count: int = 0  # scored attempts ever
-    streak: int = 0  # declines in a row
-    amounts: int = 0  # approved amounts in the mean
-    mean: float = 0.0
-    var: float = 0.0
-    sales: float = 0.0  # approved sale/authorization total
-    refunds: float = 0.0
-    # (epoch seconds, amount, flags, transaction id), oldest first
-    events: deque[tuple[int, float, int, str]] = field(
-        default_factory=lambda: deque(maxlen=MAX_EVENTS)
-    )
-
-    def dumps(self) -> str:
-        return orjson.dumps(
-            [
-                VERSION,
-                self.first_seen,
-                self.count,
-                self.streak,
-                self.amounts,
-                round(self.mean, 4),
-                round(self.var, 4),
-                round(self.sales, 2),
-                round(self.refunds, 2),
-                [list(e) for e in self.events],
-            ]
-        ).decode()
-
-    @classmethod
-    def loads(cls, text: str | bytes | None) -> CustomerState:
-        """The stored state; empty (a new customer) for nothing, or for text it cannot read."""
-        if not text:
-            return cls()
-        try:
-            v, first, count, streak, amounts, mean, var, sales, refunds, events = orjson.loads(text)
-            if v != VERSION:
-                return cls()
-            state = cls(int(first), int(count), int(streak), int(amounts), float(mean), float(var))
-            state.sales, state.refunds = float(sales), float(refunds)
-            state.events.extend((int(t), float(a), int(f), str(i)) for t, a, f, i in events)
-            return state
-        except (orjson.JSONDecodeError, TypeError, ValueError):
-            return cls()
-
-    def seen(self, transaction_id: str) -> bool:
-        return any(e[3] == transaction_id for e in self.events)
 
 
 @dataclass(frozen=True)
@@ -128,84 +108,252 @@ class Thresholds:
     high_amount: float = 1000.0
 
 
+class CustomerState:
+    """One customer's recent attempts (parallel lists, oldest first) and running figures."""
+
+    __slots__ = (
+        "amounts",
+        "approved_1m",
+        "bits",
+        "count",
+        "declines_1h",
+        "first_seen",
+        "ids",
+        "last_seen",
+        "mean",
+        "refunds",
+        "sales",
+        "small_10m",
+        "start",
+        "std",
+        "streak",
+        "sums",
+        "times",
+        "values",
+    )
+
+    def __init__(self) -> None:
+        self.first_seen = self.last_seen = 0
+        self.count = 0  # scored attempts ever
+        self.streak = 0  # declines in a row
+        self.amounts = 0  # approved amounts in the mean
+        self.mean = self.std = self.sales = self.refunds = 0.0  # std: of approved amounts
+        self.times: list[int] = []
+        self.values: list[float] = []
+        self.bits: list[int] = []
+        self.ids: list[str] = []
+        self.start = [0, 0, 0, 0]  # index of each window's oldest attempt
+        self.sums = [0.0, 0.0, 0.0, 0.0]  # amounts in each window
+        self.small_10m = 0  # small declines or authorizations in 10 minutes
+        self.declines_1h = 0
+        self.approved_1m = 0  # attempts in the last minute that were not declined
+
+    def __len__(self) -> int:
+        """Attempts in the last 24 hours (at most ``MAX_EVENTS``)."""
+        return len(self.times) - self.start[W24H]
+
+    def window_count(self, window: int) -> int:
+        return len(self.times) - self.start[window]
+
+    def _advance(self, now: int, room: int = 1) -> None:
+        """Move every window's start past the attempts that fell out of it by ``now``, and
+        keep at most ``MAX_EVENTS - room`` live ones (``room`` for the attempt to come)."""
+        times, values, bits, start, sums = self.times, self.values, self.bits, self.start, self.sums
+        end = len(times)
+        floor = end + room - MAX_EVENTS
+        # Unrolled per window: each has its own counter to keep (a hot path).
+        i = start[W1M]
+        while i < end and (times[i] <= now - MINUTE or i < floor):
+            sums[W1M] -= values[i]
+            if not bits[i] & (DECLINED | REFUND):
+                self.approved_1m -= 1
+            i += 1
+        start[W1M] = i
+        i = start[W10M]
+        while i < end and (times[i] <= now - CARD_TEST_SECONDS or i < floor):
+            sums[W10M] -= values[i]
+            if bits[i] & SMALL and bits[i] & (DECLINED | AUTH):
+                self.small_10m -= 1
+            i += 1
+        start[W10M] = i
+        i = start[W1H]
+        while i < end and (times[i] <= now - HOUR or i < floor):
+            sums[W1H] -= values[i]
+            if bits[i] & DECLINED:
+                self.declines_1h -= 1
+            i += 1
+        start[W1H] = i
+        i = start[W24H]
+        while i < end and (times[i] <= now - DAY or i < floor):
+            sums[W24H] -= values[i]
+            i += 1
+        start[W24H] = i
+        if i >= TRIM_AT:  # cut what every window left behind, now and then
+            del times[:i], values[:i], bits[:i], self.ids[:i]
+            self.start = [s - i for s in start]
+
+    def _append(self, at: int, amount: float, b: int, transaction_id: str) -> None:
+        self.times.append(at)
+        self.values.append(amount)
+        self.bits.append(b)
+        self.ids.append(transaction_id)
+        sums = self.sums
+        sums[0] += amount
+        sums[1] += amount
+        sums[2] += amount
+        sums[3] += amount
+        if b & SMALL and b & (DECLINED | AUTH):
+            self.small_10m += 1
+        if b & DECLINED:
+            self.declines_1h += 1
+        if not b & (DECLINED | REFUND):
+            self.approved_1m += 1
+
+    def seen(self, transaction_id: str) -> bool:
+        # Attempts out of every window but not cut yet count too: they were counted.
+        return transaction_id in self.ids
+
+    def flag_last(self) -> None:
+        self.bits[-1] |= FLAGGED
+
+    def unflagged_since(self, at: int) -> list[int]:
+        """Indexes of the attempts since ``at`` (the newest excluded) not flagged yet."""
+        times, bits = self.times, self.bits
+        return [
+            i
+            for i in range(self.start[W24H], len(times) - 1)
+            if times[i] >= at and not bits[i] & FLAGGED
+        ]
+
+    def expired(self, now: int) -> bool:
+        """Idle longer than the longest window: nothing of it counts any more."""
+        return now - self.last_seen > DAY
+
+    def dumps(self) -> str:
+        live = self.start[W24H]
+        return orjson.dumps(
+            [
+                VERSION,
+                self.first_seen,
+                self.last_seen,
+                self.count,
+                self.streak,
+                self.amounts,
+                self.mean,
+                self.std,
+                self.sales,
+                self.refunds,
+                self.times[live:],
+                self.values[live:],
+                self.bits[live:],
+                self.ids[live:],
+            ]
+        ).decode()
+
+    @classmethod
+    def loads(cls, text: str | bytes | None) -> CustomerState:
+        """The stored state; empty (a new customer) for nothing, or for text it cannot read."""
+        state = cls()
+        if not text:
+            return state
+        try:
+            (
+                v,
+                first,
+                last,
+                count,
+                streak,
+                amounts,
+                mean,
+                std,
+                sales,
+                refunds,
+                times,
+                values,
+                bits,
+                ids,
+            ) = orjson.loads(text)
+            if v != VERSION or not len(times) == len(values) == len(bits) == len(ids):
+                return cls()
+            state.first_seen, state.last_seen = int(first), int(last)
+            state.count, state.streak, state.amounts = int(count), int(streak), int(amounts)
+            state.mean, state.std = float(mean), float(std)
+            state.sales, state.refunds = float(sales), float(refunds)
+            for at, amount, b, tx in zip(times, values, bits, ids, strict=True):
+                state._append(int(at), float(amount), int(b), str(tx))
+            state._advance(state.last_seen, room=0)
+            return state
+        except (orjson.JSONDecodeError, TypeError, ValueError):
+            return cls()
+
+
 def observe(
-    state: CustomerState, payment: Payment, limits: Thresholds = Thresholds()
+    state: CustomerState, payment: RiskEvent, limits: Thresholds = Thresholds()
 ) -> dict[str, float]:
     """The payment's features against ``state`` (its history so far), then ``state`` updated
     with it. Every value is a finite float."""
-    now = int(payment.occurred_at.timestamp())
-    amount = _money(payment.amount)
-    declined = payment.status in (PaymentStatus.DECLINED, PaymentStatus.FAILED)
+    now = max(payment.at, state.last_seen)
+    amount = round(payment.amount, 2) if payment.amount < AMOUNT_CAP else AMOUNT_CAP
+    declined = payment.status is PaymentStatus.DECLINED or payment.status is PaymentStatus.FAILED
     refund = payment.type is PaymentType.REFUND
-    flags = (
-        (DECLINED if declined else 0)
-        | (AUTH if payment.type is PaymentType.AUTHORIZATION else 0)
-        | (REFUND if refund else 0)
-    )
-    events = state.events
-    while events and events[0][0] < now - DAY:
-        events.popleft()
-    events.append((now, amount, flags, payment.transaction_id))
-
-    # One pass over the (at most MAX_EVENTS) recent attempts, newest first.
-    c1m = c1h = c24h = small = declines = 0
-    a1m = a1h = a24h = 0.0
-    small_amount = limits.small_amount
-    for at, value, bits, _ in reversed(events):
-        age = now - at
-        if age >= DAY:
-            continue
-        c24h += 1
-        a24h += value
-        if age < 3_600:
-            c1h += 1
-            a1h += value
-            declines += bits & DECLINED
-            if age < CARD_TEST_SECONDS and value <= small_amount and bits & (DECLINED | AUTH):
-                small += 1
-            if age < 60:
-                c1m += 1
-                a1m += value
-    f: dict[str, float] = {
-        "count_1m": float(c1m),
-        "amount_1m": a1m,
-        "count_1h": float(c1h),
-        "amount_1h": a1h,
-        "count_24h": float(c24h),
-        "amount_24h": a24h,
-        "small_10m": float(small),
-        "declines_1h": float(declines),
-    }
+    b = (DECLINED if declined else 0) | (REFUND if refund else 0)
+    if payment.type is PaymentType.AUTHORIZATION:
+        b |= AUTH
+    if amount <= limits.small_amount:
+        b |= SMALL
+    state._advance(now)
+    prior_approved_1m = state.approved_1m
+    prior_1m = state.window_count(W1M)
+    state._append(now, amount, b, payment.id)
+    state.last_seen = now
+    sums = state.sums
     state.streak = state.streak + 1 if declined else 0
-    f["decline_streak"] = float(state.streak)
-
+    f = {
+        "count_1m": float(prior_1m + 1),
+        "amount_1m": sums[W1M],
+        "count_1h": float(state.window_count(W1H)),
+        "amount_1h": sums[W1H],
+        "count_24h": float(state.window_count(W24H)),
+        "amount_24h": sums[W24H],
+        "small_10m": float(state.small_10m),
+        "declines_1h": float(state.declines_1h),
+        "prior_approved_1m": float(prior_approved_1m),
+        "prior_declined_1m": float(prior_1m - prior_approved_1m),
+        "refund": 1.0 if refund else 0.0,
+        "decline_streak": float(state.streak),
+        "history": float(state.amounts),
+        "amount": amount,
+    }
     if state.amounts >= MIN_HISTORY and not refund:
-        spread = math.sqrt(max(state.var, (0.1 * state.mean) ** 2, 1.0))
+        spread = max(state.std, 0.1 * state.mean, 1.0)
         f["amount_z"] = (amount - state.mean) / spread
         f["amount_ratio"] = amount / max(state.mean, 1.0)
     else:
         f["amount_z"], f["amount_ratio"] = 0.0, 1.0
-    f["history"] = float(state.amounts)
+    # Sums and running figures are kept rounded (cents; 4 decimals): the stored text then has
+    # no long digit runs (AMOUNT_CAP), and a restored state is exactly the live one.
     if refund:
-        state.refunds += amount
+        state.refunds = round(state.refunds + amount, 2)
     elif not declined:
-        state.sales += amount
+        state.sales = round(state.sales + amount, 2)
+    if state.sales >= AMOUNT_CAP or state.refunds >= AMOUNT_CAP:
+        state.sales, state.refunds = round(state.sales / 2, 2), round(state.refunds / 2, 2)
     f["refund_ratio"] = state.refunds / state.sales if state.sales > 0 else float(refund)
-    f["avs_mismatch"] = mismatch(payment.avs_response)
-    f["csc_mismatch"] = mismatch(payment.csc_response)
-    f["first_seen"] = 1.0 if state.count == 0 else 0.0
-    f["new_high_amount"] = float(state.count == 0 and amount >= limits.high_amount)
-    hour = payment.local_hour
+    f["avs_mismatch"] = mismatch(payment.avs)
+    f["csc_mismatch"] = mismatch(payment.csc)
+    first = state.count == 0
+    f["first_seen"] = 1.0 if first else 0.0
+    f["new_high_amount"] = 1.0 if first and amount >= limits.high_amount else 0.0
+    hour = payment.hour
     f["night"] = 1.0 if hour is not None and hour < 5 else 0.0
-    f["amount"] = amount
 
     if not declined and not refund:
         state.amounts += 1
         alpha = max(1.0 / state.amounts, ALPHA_FLOOR)
         delta = amount - state.mean
-        state.mean += alpha * delta
-        state.var = (1 - alpha) * (state.var + alpha * delta * delta)
-    if state.count == 0:
+        state.mean = round(state.mean + alpha * delta, 4)
+        state.std = round(math.sqrt((1 - alpha) * (state.std**2 + alpha * delta * delta)), 4)
+    if first:
         state.first_seen = now
     state.count += 1
-    return {k: (v if math.isfinite(v) else 0.0) for k, v in f.items()}
+    return f

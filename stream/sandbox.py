@@ -88,6 +88,8 @@ SANDBOX_FIELDS = {
     # external id in a real org; text here) and links the payment, Opportunity and Order.
     "Case": [*DISPUTE_CASE_FIELDS, "Risk_Case_Key__c"],
 }
+# Risk review Cases are upserted by their key (agents/risk_actions.py): External ID + Unique.
+SANDBOX_EXTERNAL_IDS = {"Case": ["Risk_Case_Key__c"]}
 
 
 @dataclass
@@ -105,6 +107,7 @@ class SandboxConfig:
             client_id=SALESFORCE_CLIENT_ID,
             client_secret=SALESFORCE_CLIENT_SECRET,
             extra_fields=SANDBOX_FIELDS,
+            external_id_fields=SANDBOX_EXTERNAL_IDS,
         )
     )
     sagepro: SageProEmulatorConfig = field(

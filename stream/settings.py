@@ -14,7 +14,12 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 # The base lives with the connectors (they import nothing from stream/); re-exported here.
-from connectors.base.settings import CONFIG_ENV, FileBackedSettings, config_file_values
+from connectors.base.settings import (
+    CONFIG_ENV,
+    FileBackedSettings,
+    config_file_values,
+    environment_scoped,
+)
 
 __all__ = [
     "CONFIG_ENV",
@@ -38,7 +43,8 @@ class KafkaSettings(FileBackedSettings):
     ssl_cafile: Path | None = None
     partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
-    topic_prefix: str = "paystream"
+    # Per environment (PAYSTREAM_ENV): "paystream-<env>" unless configured.
+    topic_prefix: str = Field(default_factory=lambda: environment_scoped("paystream"))
     embedded_data_dir: Path = Path(".paystream/broker")
     embedded_port: int = 0
     # Client-side long poll (stream/fetch_long_poll.py): how long an empty fetch holds its
@@ -51,7 +57,8 @@ class WorkerSettings(FileBackedSettings):
 
     model_config = SettingsConfigDict(env_prefix="PAYSTREAM_", title="worker")
 
-    app_id: str = "paystream"
+    # The Faust app id is the consumer group: per environment like the topic prefix.
+    app_id: str = Field(default_factory=lambda: environment_scoped("paystream"))
     # at_least_once: every effect leaves Kafka (HTTP calls no Kafka transaction can include),
     # so exactly-once *in effect* comes from idempotency keys at every sink and from tables
     # that record a state only after its output is acknowledged. exactly_once stays available

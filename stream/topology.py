@@ -25,6 +25,7 @@ from agents.salesforce_cdc_source import SalesforceCdcSource
 from agents.salesforce_sink import SalesforcePaymentSink
 from agents.settlement_reconciler import SettlementReconciler
 from agents.settlement_source import SettlementPoller
+from agents.subscription_scheduler import SubscriptionScheduler
 from stream.runtime.spec import BudgetRole, FlowSpec
 from stream.settings import KafkaSettings, WorkerSettings
 from stream.topic_names import (
@@ -74,7 +75,10 @@ FLOWS: tuple[FlowSpec, ...] = (
     FlowSpec(
         "salesforce_cdc_source",
         SalesforceCdcSource,
-        reads=("Salesforce Pub/Sub API: /data/OpportunityChangeEvent, /data/OrderChangeEvent",),
+        reads=(
+            "Salesforce Pub/Sub API: /data/OpportunityChangeEvent, /data/OrderChangeEvent, "
+            "/data/Subscription__ChangeEvent",
+        ),
         writes=("salesforce_cdc", CDC_POSITION_TOPIC),
         dashboard="salesforce",
     ),
@@ -86,12 +90,20 @@ FLOWS: tuple[FlowSpec, ...] = (
         dashboard="salesforce",
     ),
     FlowSpec(
+        "subscription_scheduler",
+        SubscriptionScheduler,
+        reads=("salesforce_cdc",),  # and a timer on the billing clock (PAYSTREAM_CLOCK_*)
+        writes=("charge_commands", "deadletter"),
+        tables=("subscription-state",),
+        dashboard="billing",
+    ),
+    FlowSpec(
         "charge_agent",
         ChargeAgent,
         reads=("charge_commands",),
         writes=(
             "PayTrace: /v1/transactions/sale/by_customer",
-            "Salesforce: Opportunity/Order status, Task, Case",
+            "Salesforce: Opportunity/Order status, Subscription__c billing state, Task, Case",
             "Sage Pro: /api/customers, /api/invoices",
             "deadletter",
         ),

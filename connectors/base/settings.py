@@ -10,6 +10,7 @@ one stops at start, naming every missing setting at once (``require_all``).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,41 @@ from pydantic_settings import (
 
 CONFIG_ENV = "PAYSTREAM_CONFIG"
 SECRETS_DIR_ENV = "PAYSTREAM_SECRETS_DIR"
+# A named environment (dev, qa, prod...): the config file's ``environments.<name>`` sections
+# overlay its base sections, and ``<secrets dir>/<name>/`` is read before the secrets dir.
+ENVIRONMENT_ENV = "PAYSTREAM_ENV"
+_ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+
+
+def active_environment() -> str | None:
+    """The environment ``PAYSTREAM_ENV`` names, or None; a malformed name is refused."""
+    name = os.environ.get(ENVIRONMENT_ENV, "").strip()
+    if not name:
+        return None
+    if not _ENVIRONMENT_NAME.match(name):
+        raise ValueError(f"{ENVIRONMENT_ENV}={name!r}: lowercase letters, digits and '-'")
+    return name
+
+
+def environment_scoped(base: str) -> str:
+    """``base`` outside any environment, ``base-<env>`` inside one: environments never share
+    topics or a consumer group unless the config file says so."""
+    env = active_environment()
+    return f"{base}-{env}" if env else base
+
+
+def _overlay(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    env = active_environment()
+    environments = data.get("environments")
+    if env is None:
+        return {}
+    if not isinstance(environments, dict) or env not in environments:
+        known = ", ".join(sorted(environments)) if isinstance(environments, dict) else "none"
+        raise ValueError(f"{path}: no environment {env!r} under environments (known: {known})")
+    overlay = environments[env]
+    if not isinstance(overlay, dict):
+        raise ValueError(f"{path}: environments.{env} must be a mapping")
+    return overlay
 
 
 def config_file_values(section: str | None = None) -> dict[str, Any]:
@@ -42,10 +78,14 @@ def config_file_values(section: str | None = None) -> dict[str, Any]:
         data = yaml.safe_load(text) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
+    overlay = _overlay(data, path)
     if section is None:
-        return {k: v for k, v in data.items() if not isinstance(v, dict)}
+        merged = {**data, **overlay}
+        return {k: v for k, v in merged.items() if not isinstance(v, dict)}
     value = data.get(section, {})
-    return value if isinstance(value, dict) else {}
+    base = value if isinstance(value, dict) else {}
+    extra = overlay.get(section, {})
+    return {**base, **(extra if isinstance(extra, dict) else {})}
 
 
 class _FileSource(PydanticBaseSettingsSource):
@@ -77,6 +117,10 @@ class FileBackedSettings(BaseSettings):
         secrets_dir = os.environ.get(SECRETS_DIR_ENV)
         if secrets_dir:
             # Read per instance, so a worker and a test can point it anywhere.
+            env = active_environment()
+            if env and (Path(secrets_dir) / env).is_dir():
+                scoped = Path(secrets_dir) / env  # this environment's credentials first
+                sources.append(SecretsSettingsSource(settings_cls, secrets_dir=scoped))
             sources.append(SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir))
         sources.append(_FileSource(settings_cls, section))
         return tuple(sources)

@@ -19,6 +19,7 @@ KEY_PREFIXES: dict[str, str] = {
     "Order": "801",
     "Payment__c": "a0P",
     "Settlement__c": "a0S",
+    "Subscription__c": "a0U",
 }
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -37,8 +37,10 @@ from stream.demo.collection import (
     plan_collection,
 )
 from stream.demo.disputes import DemoDisputes
+from stream.demo.risk import inject_card_testing, risk_report
 from stream.demo.seed import seed
 from stream.demo.settlement import settle_and_reconcile
+from stream.demo.subscriptions import DemoSubscriptions
 from stream.demo.verify import Comparison, Expected, compare
 from stream.demo.workload import assign_references, drive, drive_refunds, make_plan
 from stream.mapping import load_mapping
@@ -63,6 +65,7 @@ class Demo:
         self.rng = random.Random(SEED)
         self.mapping = load_mapping()
         self.disputes = DemoDisputes(self.workdir, self.mapping)
+        self.subscriptions = DemoSubscriptions(self.workdir, months=12 if events >= 200 else 3)
 
     def clients(
         self, sandbox: Sandbox
@@ -100,6 +103,7 @@ class Demo:
             "PAYSTREAM_SETTLEMENT_POLL_INTERVAL_SECONDS": "1",
             "PAYSTREAM_SETTLEMENT_RECHECK_SECONDS": "2",
             "PAYSTREAM_LOG_LEVEL": "warning",
+            **self.subscriptions.env(),  # the stepped billing clock
         }
 
     async def run(self) -> dict[str, Any]:
@@ -135,6 +139,11 @@ class Demo:
                 drive_started = time.monotonic()
                 advance = lambda: progress.advance(driving)  # noqa: E731
                 driven = await drive(paytrace, plan, self.rng, advance)
+                # A small card-testing burst for the risk flows (stream/demo/risk.py).
+                invoice = next(
+                    (p.invoice_id for p in plan.primaries if p.kind != "unknown_invoice"), None
+                )
+                injected = await inject_card_testing(paytrace, invoice)
                 await close_won(salesforce, collection)
                 syncing = progress.add_task("synced to Salesforce + Sage Pro", total=None)
                 state = await self.converge(
@@ -150,6 +159,9 @@ class Demo:
                     paytrace, sage, http, collection, invoices, progress, syncing
                 )
                 converged = time.monotonic()
+                # Risk scores trail their payments by the action sink's batch window: wait
+                # for them, so the call count below includes the risk flows' calls.
+                risk = await risk_report(http, self.mapping, injected)
                 used = (await http.get("/_emulator/usage")).json()["used"] - baseline
                 settlement = await settle_and_reconcile(paytrace, sage, http, self.mapping)
                 progress.update(settling, completed=settlement.reconciled)
@@ -159,6 +171,7 @@ class Demo:
                 progress.update(
                     disputing, total=disputes.cases, completed=disputes.salesforce_cases
                 )
+                subscriptions = await self.subscriptions.run(paytrace, salesforce)
             dead = await read_all(
                 KafkaSettings(), self.broker.bootstrap, topic_name(KafkaSettings(), "deadletter")
             )
@@ -174,7 +187,8 @@ class Demo:
             and not dead
             and charges.ok
             and settlement.ok
-            and disputes.ok,
+            and disputes.ok
+            and subscriptions.ok,
             "events": plan.events,
             "transactions": len(transactions),
             "transaction_kinds": dict(sorted(expected.kinds.items())),
@@ -198,6 +212,8 @@ class Demo:
             "settlements_unreconciled": len(settlement.unreconciled),
             "settlement_journal_duplicates": settlement.journal_duplicates,
             **disputes.summary(),
+            **risk.summary(),
+            **subscriptions.summary(),
             "salesforce_api_calls": used,
             "salesforce_api_calls_per_1000_payments": round(used * 1000 / max(payments, 1), 1),
             "events_per_second": round(plan.events / max(converged - drive_started, 1e-9), 1),

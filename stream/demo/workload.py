@@ -8,6 +8,7 @@ sends everything but the refunds, ``drive_refunds`` sends those once the runner 
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -125,6 +126,14 @@ class Driven:
     refunds: list[tuple[int, Decimal | None]]  # sale id, amount (None = in full), for later
 
 
+def _shopper(p: Primary) -> dict[str, str]:
+    """A keyed sale's billing name and zip: one shopper each, as at a real merchant. Without
+    them the demo's few test cards would look like a handful of customers paying hundreds of
+    times a minute to the risk scorer (agents/risk_scorer.py keys a customer by them)."""
+    digest = zlib.crc32(p.invoice_id.encode())
+    return {"name": f"Shopper {digest:08x}", "zip": f"{10000 + digest % 89000:05d}"}
+
+
 async def drive(
     client: PayTraceClient,
     plan: Plan,
@@ -149,10 +158,12 @@ async def drive(
             )
         elif p.kind == "auth":
             result = await client.authorize_keyed(
-                p.amount, rng.choice(TEST_CARDS), 12, 2030, **extra
+                p.amount, rng.choice(TEST_CARDS), 12, 2030, billing_address=_shopper(p), **extra
             )
         else:
-            result = await client.sale_keyed(p.amount, rng.choice(TEST_CARDS), 12, 2030, **extra)
+            result = await client.sale_keyed(
+                p.amount, rng.choice(TEST_CARDS), 12, 2030, billing_address=_shopper(p), **extra
+            )
         on_event()
         return p, result
 

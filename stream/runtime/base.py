@@ -10,6 +10,7 @@ from typing import ClassVar
 from faust.types import TableT
 
 from stream.context import PipelineContext
+from stream.mapping_version import version_header
 from stream.runtime import flow_metrics
 from stream.runtime.dead_letters import DeadLetterWriter
 from stream.runtime.dispositions import Disposition, Do, dispose
@@ -34,7 +35,9 @@ class Flow(ABC):
         self.name = spec.name
         self.limits = ctx.limits
         self.dead_letters = DeadLetterWriter(
-            ctx.topic("deadletter"), ctx.limits.dead_letter_payload_bytes
+            ctx.topic("deadletter"),
+            ctx.limits.dead_letter_payload_bytes,
+            (version_header(ctx.mapping),),
         )
 
     def table(self, name: str) -> TableT[bytes, str]:

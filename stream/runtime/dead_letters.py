@@ -68,9 +68,15 @@ def build(
 class DeadLetterWriter:
     """Sends dead letters to the dead-letter topic; counts and logs each (redacted)."""
 
-    def __init__(self, topic: faust.TopicT, payload_limit: int) -> None:
+    def __init__(
+        self,
+        topic: faust.TopicT,
+        payload_limit: int,
+        extra_headers: tuple[tuple[str, bytes], ...] = (),
+    ) -> None:
         self.topic = topic
         self.payload_limit = payload_limit
+        self.extra_headers = extra_headers  # the mapping version, like every record written
 
     async def send(self, record: Incoming, *, agent: str, reason: str, error: str) -> None:
         letter = build(
@@ -80,6 +86,7 @@ class DeadLetterWriter:
             "paystream-reason": letter.reason.encode(),
             "paystream-agent": agent.encode(),
             "paystream-source-topic": record.topic.encode(),
+            **dict(self.extra_headers),
         }
         key = letter.key.encode() if letter.key is not None else None
         await self.topic.send(key=key, value=letter.model_dump_json().encode(), headers=headers)

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
+from stream.mapping_version import version_header
 from stream.pci import redact_bytes, redact_headers, redact_key
 from stream.runtime import flow_metrics
 from stream.runtime.consuming import ConsumingFlow
@@ -61,6 +62,7 @@ class StreamProcessor(ConsumingFlow[M]):
         started = time.perf_counter()
         flow_metrics.received(self.name, len(records))
         self.batch_started()
+        version = version_header(self.ctx.mapping)  # which mapping produced each output
         sent: list[tuple[Incoming, list[Awaitable[Any]]]] = []
         for record in records:
             try:
@@ -73,7 +75,7 @@ class StreamProcessor(ConsumingFlow[M]):
                     await self.ctx.topic(out.topic).send(
                         key=redact_key(out.key),
                         value=redact_bytes(out.value),
-                        headers=redact_headers(list(out.headers)) or None,
+                        headers=redact_headers([*out.headers, version]),
                     )
                     for out in outputs
                 ]

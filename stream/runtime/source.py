@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from stream import metrics
+from stream.mapping_version import version_header
 from stream.pci import redact_headers, redact_text
 from stream.runtime import flow_metrics
 from stream.runtime.base import Flow
@@ -79,12 +80,13 @@ class Source(Flow):
         if not records:
             return
         producer = await self.producer()
+        version = version_header(self.ctx.mapping)  # which mapping produced each record
         futures = [
             await producer.send(
                 topic_name(self.ctx.kafka, out.topic),
                 key=door_key(out.key, self.limits.max_key_bytes),
                 value=out.value,
-                headers=redact_headers(list(out.headers)) or None,
+                headers=redact_headers([*out.headers, version]),
             )
             for out in records
         ]

@@ -52,7 +52,7 @@ def test_transform() -> None:
 
 def test_risk_reports_quality_and_cost_against_the_normalizer() -> None:
     result = run_risk(TINY, repeats=1)
-    assert_well_formed(result, "risk", {"throughput", "cpu"})
+    assert_well_formed(result, "risk", {"throughput", "cpu", "cpu_with_keyer"})
     for name in ("precision", "recall", "roc_auc"):
         assert 0.0 <= result.notes[name] <= 1.0
     assert roc_auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == 0.75

@@ -255,7 +255,7 @@ runner = CliRunner()
 def test_cli_check_accepts_the_default_file() -> None:
     result = runner.invoke(app, ["mapping", "check", str(DEFAULT_MAPPING)])
     assert result.exit_code == 0, result.output
-    summary = "ok (12 status rules, 13 Salesforce fields, 2 custom fields)"
+    summary = "ok (12 status rules, 14 Salesforce fields, 2 custom fields)"
     assert result.stdout == f"{DEFAULT_MAPPING}: {summary}\n"
 
 

@@ -121,6 +121,7 @@ def test_emulator_schemas_look_like_real_cdc_schemas() -> None:
         "/data/AccountChangeEvent",
         "/data/OpportunityChangeEvent",
         "/data/OrderChangeEvent",
+        "/data/Subscription__ChangeEvent",  # a custom object's channel drops the "c"
     }
     opp = schemas.by_topic["/data/OpportunityChangeEvent"]
     served = orjson.loads(opp.schema_json)

@@ -140,6 +140,7 @@ def test_topic_specs() -> None:
         "acme.salesforce.cdc.position",
         "acme-payments-payment-state-changelog",
         "acme-payments-charge-ledger-changelog",
+        "acme-payments-subscription-state-changelog",
         "acme.disputes",
         "acme-payments-dispute-cases-changelog",
         "acme.payments.by-customer",

@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 # Cards that always decline (102), whatever the amount.
-DECLINE_CARDS = frozenset({"4000000000000002", "5100000000000016"})
+DECLINE_CARDS = frozenset({"4000000000000002", "5100000000000016", "4000000000009979"})
+# Of those, cards the issuer reports lost or stolen (a hard decline), by their last four.
+HARD_DECLINE_LAST_FOUR = {"9979": "DECLINE - Pick up card (lost or stolen)"}
 # Amounts whose cents are these decline / fail AVS, so a demo can produce them with any card.
 DECLINE_CENTS = 2  # e.g. 10.02
 AVS_FAIL_CENTS = 3  # e.g. 10.03
@@ -232,7 +234,10 @@ def decide(
     avs = "" if billing_zip is None else "Full Exact Match"
     csc_response = "" if not csc else "Match"
     if card.always_declines or cents % 100 == DECLINE_CENTS:
-        return Decision(102, STATUS_MESSAGES[102], "", "DECLINE - Do not honor", avs, csc_response)
+        message = "DECLINE - Do not honor"
+        if card.always_declines:
+            message = HARD_DECLINE_LAST_FOUR.get(card.last_four, message)
+        return Decision(102, STATUS_MESSAGES[102], "", message, avs, csc_response)
     code = approval_code(transaction_id)
     approved = f"APPROVAL {code} - Approved and completed"
     if billing_zip == AVS_FAIL_ZIP or cents % 100 == AVS_FAIL_CENTS:

@@ -91,7 +91,7 @@ def _auth_and_limits_middleware(state: EmulatorState) -> Any:
 
 
 def create_app(config: EmulatorConfig) -> web.Application:
-    schema = build_schema(config.extra_fields)
+    schema = build_schema(config.extra_fields, config.external_id_fields)
     store = SalesforceStore(config.data_dir, schema.values())
     faults = Faults()
     state = EmulatorState(

@@ -14,7 +14,7 @@ from typing import Any
 
 from connectors.salesforce.emulator.store import SalesforceStore
 
-CDC_ENTITIES = frozenset({"Account", "Opportunity", "Order"})
+CDC_ENTITIES = frozenset({"Account", "Opportunity", "Order", "Subscription__c"})
 _COMMIT_NUMBER_BASE = 11_930_000_000_000  # real commit numbers are large, increasing integers
 
 

@@ -16,6 +16,8 @@ class EmulatorConfig(BaseModel):
     extra_fields: dict[str, list[str]] = Field(
         default_factory=lambda: {"Payment__c": ["SalesRepID__c", "Campaign_Source__c"]}
     )
+    # Text custom fields marked External ID and Unique, as an admin would (upsert by them).
+    external_id_fields: dict[str, list[str]] = Field(default_factory=dict)
     change_event_retention_hours: float = 72
     # Pub/Sub API (gRPC) beside the REST app: None = not served, 0 = any free port.
     pubsub_port: int | None = None

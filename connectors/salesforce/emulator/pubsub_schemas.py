@@ -72,7 +72,9 @@ HEADER_SCHEMA: dict[str, Any] = {
 
 
 def topic_name(entity: str) -> str:
-    return f"/data/{entity}ChangeEvent"
+    # A custom object's channel drops the "c" of "__c": /data/Subscription__ChangeEvent.
+    name = entity[:-1] if entity.endswith("__c") else entity
+    return f"/data/{name}ChangeEvent"
 
 
 def _avro_type(kind: FieldType) -> tuple[str, str]:
@@ -161,7 +163,7 @@ def build_event_schema(obj: ObjectDef) -> EventSchema:
         types[fd.name] = fd.type
     schema: dict[str, Any] = {
         "type": "record",
-        "name": f"{obj.name}ChangeEvent",
+        "name": topic_name(obj.name).rsplit("/", 1)[-1],
         "namespace": NAMESPACE,
         "fields": fields,
     }

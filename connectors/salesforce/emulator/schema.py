@@ -202,7 +202,7 @@ def _standard_objects() -> list[ObjectDef]:
     task = ObjectDef("Task", KEY_PREFIXES["Task"])
     task.add(
         *_system_fields(),
-        _ref("WhatId", "Account", "Opportunity", "Order", "Case", "Payment__c"),
+        _ref("WhatId", "Account", "Opportunity", "Order", "Case", "Payment__c", "Subscription__c"),
         _ref("WhoId", "Contact"),
         _s("Subject"),
         FieldDef("Description", FieldType.TEXTAREA, length=32000),
@@ -219,6 +219,7 @@ def _standard_objects() -> list[ObjectDef]:
         _ref("Opportunity__c", "Opportunity"),
         _ref("Order__c", "Order"),
         _ref("Account__c", "Account"),
+        _ref("Subscription__c", "Subscription__c"),
         FieldDef("Amount__c", FieldType.CURRENCY),
         _pick("Status__c", *PAYMENT_STATUSES, restricted=True, required=True),
         FieldDef("TransactionDate__c", FieldType.DATETIME, label="Transaction Date"),
@@ -228,7 +229,17 @@ def _standard_objects() -> list[ObjectDef]:
         _pick("TransactionType__c", "Sale", "Authorization", "Capture", "Refund", "Void"),
         _s("Currency__c", 3),
     )
-    return [account, contact, opportunity, order, case, task, payment, _settlement()]
+    return [
+        account,
+        contact,
+        opportunity,
+        order,
+        case,
+        task,
+        payment,
+        _settlement(),
+        _subscription(),
+    ]
 
 
 def _settlement() -> ObjectDef:
@@ -258,9 +269,53 @@ def _settlement() -> ObjectDef:
     return settlement
 
 
-def build_schema(extra_fields: Mapping[str, Iterable[str]] | None = None) -> dict[str, ObjectDef]:
-    """The org's objects, plus text custom fields a user configured per object."""
+def _subscription() -> ObjectDef:
+    """A recurring charge on an Account's vaulted card (paystream's recurring billing)."""
+    sub = ObjectDef(
+        "Subscription__c", KEY_PREFIXES["Subscription__c"], autonumber_format="SUB-{0:06d}"
+    )
+    number, day = FieldType.DOUBLE, FieldType.DATE
+    sub.add(
+        *_system_fields(),
+        FieldDef("Name", FieldType.AUTONUMBER, "Subscription Number", 80, writable=False),
+        _ref("Account__c", "Account", required=True),
+        _s("CustomerVaultID__c", 50, label="Customer Vault ID"),
+        FieldDef("Amount__c", FieldType.CURRENCY, required=True),
+        _s("Currency__c", 3),
+        _pick("Frequency__c", "Weekly", "Monthly", "Quarterly", "Annual", "Every N Days"),
+        FieldDef("IntervalDays__c", number, label="Every N Days"),
+        FieldDef("AnchorDay__c", number, label="Anchor Day"),
+        FieldDef("StartDate__c", day, label="Start Date", required=True),
+        FieldDef("EndDate__c", day, label="End Date"),
+        FieldDef("TotalCount__c", number, label="Total Periods"),
+        FieldDef("NextChargeDate__c", day, label="Next Charge Date"),
+        _pick("Status__c", "Active", "Past Due", "Suspended", "Cancelled", default="Active"),
+        FieldDef("RetryNow__c", FieldType.BOOLEAN, label="Retry Now"),
+        FieldDef("PeriodsCharged__c", number, label="Periods Charged"),
+        FieldDef("DunningPeriod__c", day, label="Unpaid Period"),
+        FieldDef("DunningAttempt__c", number, label="Failed Attempts"),
+        FieldDef("NextRetryDate__c", day, label="Next Retry Date"),
+        _s("DeclinedCard__c", 40, label="Declined Card"),
+    )
+    return sub
+
+
+def build_schema(
+    extra_fields: Mapping[str, Iterable[str]] | None = None,
+    external_ids: Mapping[str, Iterable[str]] | None = None,
+) -> dict[str, ObjectDef]:
+    """The org's objects, plus text custom fields a user configured per object (those in
+    ``external_ids`` marked External ID and Unique)."""
     objects = {obj.name: obj for obj in _standard_objects()}
+    for object_name, names in (external_ids or {}).items():
+        obj = objects.get(object_name)
+        if obj is None:
+            raise ValueError(f"external_id_fields: unknown object {object_name!r}")
+        for name in names:
+            if not name.endswith("__c"):
+                raise ValueError(f"external_id_fields: custom field {name!r} must end with __c")
+            if obj.resolve(name) is None:
+                obj.add(_s(name, external_id=True, unique=True))
     for object_name, names in (extra_fields or {}).items():
         obj = objects.get(object_name)
         if obj is None:

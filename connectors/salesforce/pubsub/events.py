@@ -163,4 +163,6 @@ class EventDecoder:
 
 def change_event_topic(entity: str) -> str:
     """``/data/<Entity>ChangeEvent``, the CDC channel of one object."""
-    return f"/data/{entity}ChangeEvent"
+    # A custom object's channel drops the "c" of "__c": /data/Subscription__ChangeEvent.
+    name = entity[:-1] if entity.endswith("__c") else entity
+    return f"/data/{name}ChangeEvent"

@@ -1,0 +1,86 @@
+"""Where a subscription attempt's outcome is written: the subscription itself (next charge
+date, dunning state, status), a Task for the account owner on a period's first failure and a
+Case on its last. Each write is idempotent: field updates are overwrites, guarded so an old
+outcome never moves the record back, and Tasks/Cases are found by their subject first.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from connectors.salesforce.soql import literal
+from schemas.collection import ChargeCommand, LedgerEntry, LedgerState
+from stream.billing import metrics as billing_metrics
+from stream.billing.state import NotBillable, Subscription, failed, paid, parse_key
+from stream.context import PipelineContext
+from stream.pci import redact_text
+from stream.runtime.outcomes import Rejected
+
+
+async def _create_once(
+    ctx: PipelineContext, obj: str, subject: str, fields: dict[str, Any]
+) -> None:
+    salesforce = ctx.connectors.salesforce()
+    soql = f"SELECT Id FROM {obj} WHERE Subject = {literal(subject)}"  # noqa: S608
+    if not await salesforce.query(soql):
+        await salesforce.create(obj, {"Subject": subject, **fields})
+
+
+async def write_back(
+    ctx: PipelineContext,
+    command: ChargeCommand,
+    entry: LedgerEntry,
+    record: dict[str, Any],
+    today: date,
+    card: str | None = None,
+) -> None:
+    m = ctx.mapping.subscriptions
+    parsed = parse_key(command.key)
+    if parsed is None:
+        return
+    _, period, attempt = parsed
+    try:
+        sub = Subscription.from_record(command.record_id, record, m)
+    except NotBillable:
+        return  # nothing we could move on: the ledger holds the money's truth
+    if not sub.wants(period, attempt):
+        return  # the record moved on already (a replay, or a later outcome was written)
+    try:
+        if entry.state is LedgerState.DONE:
+            outcome = paid(sub, period, attempt, today, m)
+        else:
+            hard = entry.state is LedgerState.FAILED or m.is_hard_decline(entry.detail)
+            outcome = failed(sub, period, attempt, hard, card, m)
+    except (ValueError, OverflowError) as exc:  # a schedule past the calendar's end
+        raise Rejected("subscription_not_billable", str(exc)[:200]) from exc
+    salesforce = ctx.connectors.salesforce()
+    await salesforce.update(m.object, sub.id, outcome.fields)
+    if outcome.task:  # the period's first failure: it enters dunning
+        billing_metrics.PERIODS.labels("dunning").inc()
+    if outcome.recovered:
+        billing_metrics.PERIODS.labels("recovered").inc()
+    if outcome.suspended:
+        billing_metrics.PERIODS.labels("suspended").inc()
+    if not (outcome.task or outcome.case):
+        return
+    owner = None
+    if sub.account_id:
+        account = await salesforce.get("Account", sub.account_id) or {}
+        owner = account.get("OwnerId")
+    detail = redact_text(entry.detail)
+    base_key = f"sub:{sub.id}:{period.isoformat()}"
+    if outcome.task:
+        task: dict[str, Any] = {
+            "WhatId": sub.id,
+            "Description": detail,
+            "Priority": m.task_priority,
+        }
+        if owner:
+            task["OwnerId"] = owner
+        await _create_once(ctx, "Task", f"Subscription payment failed: {base_key}", task)
+    if outcome.case:
+        case: dict[str, Any] = {"Description": detail, "Priority": m.case_priority}
+        if sub.account_id:
+            case["AccountId"] = sub.account_id
+        await _create_once(ctx, "Case", f"Subscription suspended: {base_key}", case)
