@@ -170,7 +170,8 @@ async def test_replay_id_past_retention_resyncs_and_charges_the_gap_once(
     async def before_published() -> bool:
         return any(c.record_ids == [before] for c in await cdc_changes(pipeline))
 
-    await wait_for(before_published, "a change published before the gap", 60)
+    # The worker joins its group and subscribes first: generous on a loaded machine.
+    await wait_for(before_published, "a change published before the gap", 180)
     await asyncio.sleep(1)  # its replay id stored
     first.stop()
 
@@ -180,7 +181,7 @@ async def test_replay_id_past_retention_resyncs_and_charges_the_gap_once(
     await asyncio.sleep(RETENTION_HOURS * 3600 + 1.5)  # the gap's events age out
     second = pipeline.start_worker()
 
-    await wait_for(lambda: paid(pipeline, "Opportunity", gap), "the gap's deal Paid", 60)
+    await wait_for(lambda: paid(pipeline, "Opportunity", gap), "the gap's deal Paid", 120)
     log_text = second.log_path.read_text()
     assert "past retention" in log_text and "resync" in log_text
     resynced = [c for c in await cdc_changes(pipeline) if c.source == "resync"]

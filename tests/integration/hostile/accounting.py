@@ -91,9 +91,13 @@ def fires(change: dict[str, Any]) -> list[str]:
     if "client=paystream" in origin.replace(" ", ""):
         return []
     entity, kind = change.get("entity"), change.get("change_type")
-    values = change.get("values") or {}
-    changed = change.get("changed_fields") or []
-    ids = [str(r) for r in change.get("record_ids") or []]
+    # Hostile changes carry any JSON in these fields: what is not the right shape fires nothing.
+    values = change.get("values")
+    values = values if isinstance(values, dict) else {}
+    changed = change.get("changed_fields")
+    changed = changed if isinstance(changed, list) else []
+    record_ids = change.get("record_ids")
+    ids = [str(r) for r in record_ids] if isinstance(record_ids, list) else []
     if entity == "Opportunity" and kind in ("CREATE", "UPDATE"):
         if values.get("StageName") == "Closed Won" and (kind == "CREATE" or "StageName" in changed):
             return [f"Opportunity:{r}:closed_won" for r in ids]
