@@ -23,7 +23,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
-from agents.charge_outcomes import OUTCOME_LABEL, ensure_erp_invoice, write_back
+from agents.charge_outcomes import (
+    OUTCOME_LABEL,
+    ensure_erp_invoice,
+    sale_from_export,
+    write_back,
+)
 from agents.charge_trigger import ChargeRefused, confirm_current, confirmed_rule
 from agents.subscription_charges import SUBSCRIPTION, charge_subscription
 from connectors.base.errors import RecordError
@@ -225,18 +230,7 @@ class ChargeAgent(BatchSink[ChargeCommand]):
         found = await self.paytrace().export_by_date_range(
             today - LOOKBACK, today + timedelta(days=1), invoice_id=command.record_id
         )
-        sales = [t for t in found if str(t.transaction_type) == "SALE"]
-        if not sales:
-            return None
-        sale = min(sales, key=lambda t: t.transaction_id)
-        status = (sale.status or "").upper()
-        code = 102 if status in ("DECLINED", "AUTO_VOIDED") else 101
-        return TransactionResult(
-            success=code == 101,
-            response_code=code,
-            status_message=f"found in the export ({status})",
-            transaction_id=sale.transaction_id,
-        )
+        return sale_from_export(found)
 
     def description(self, record: dict[str, Any]) -> str | None:
         template = self.ctx.mapping.to_paytrace.get("description")

@@ -7,10 +7,12 @@ before they are created, and the Sage Pro customer and invoice are keyed by thei
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from connectors.paytrace.models import ExportedTransaction, TransactionResult
 from connectors.sagepro.models import Customer, Invoice
 from connectors.salesforce.soql import literal
 from schemas.collection import ChargeCommand, LedgerEntry, LedgerState
@@ -50,9 +52,29 @@ async def ensure_erp_invoice(
     return amount
 
 
-async def _create_once(
-    ctx: PipelineContext, obj: str, subject: str, fields: dict[str, Any]
-) -> None:
+def sale_from_export(sales: Iterable[ExportedTransaction]) -> TransactionResult | None:
+    """The result of a sale an earlier attempt made, read back from PayTrace's export (the
+    first one, if a retry made two): how a charge lost between the call and the ledger is
+    recognised instead of charged again."""
+    sale = min(
+        (t for t in sales if str(t.transaction_type) == "SALE"),
+        key=lambda t: t.transaction_id,
+        default=None,
+    )
+    if sale is None:
+        return None
+    status = (sale.status or "").upper()
+    code = 102 if status in ("DECLINED", "AUTO_VOIDED") else 101
+    return TransactionResult(
+        success=code == 101,
+        response_code=code,
+        status_message=f"found in the export ({status})",
+        approval_message=sale.approval_message,
+        transaction_id=sale.transaction_id,
+    )
+
+
+async def create_once(ctx: PipelineContext, obj: str, subject: str, fields: dict[str, Any]) -> None:
     salesforce = ctx.connectors.salesforce()
     soql = f"SELECT Id FROM {obj} WHERE Subject = {literal(subject)}"  # noqa: S608
     if not await salesforce.query(soql):
@@ -83,7 +105,7 @@ async def write_back(
     }
     if owner:
         task_fields["OwnerId"] = owner
-    await _create_once(ctx, "Task", f"{label}: {command.key}", task_fields)
+    await create_once(ctx, "Task", f"{label}: {command.key}", task_fields)
     if entry.state is LedgerState.DECLINED:
         case_fields: dict[str, Any] = {
             "Description": redact_text(entry.detail),
@@ -92,4 +114,4 @@ async def write_back(
         account = record.get(collection.account_field)
         if account:
             case_fields["AccountId"] = account
-        await _create_once(ctx, "Case", f"Payment declined: {command.key}", case_fields)
+        await create_once(ctx, "Case", f"Payment declined: {command.key}", case_fields)

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from agents.charge_outcomes import sale_from_export
 from agents.subscription_outcomes import write_back
 from connectors.base.errors import RecordError
 from connectors.paytrace.client import PayTraceClient
@@ -194,19 +195,7 @@ async def existing_sale(
         invoice_id=invoice_reference(command.record_id, period),
     )
     marker = attempt_marker(command.key)
-    sales = [t for t in found if str(t.transaction_type) == "SALE" and t.description == marker]
-    if not sales:
-        return None
-    sale = min(sales, key=lambda t: t.transaction_id)
-    status = (sale.status or "").upper()
-    code = 102 if status in ("DECLINED", "AUTO_VOIDED") else 101
-    return TransactionResult(
-        success=code == 101,
-        response_code=code,
-        status_message=f"found in the export ({status})",
-        approval_message=sale.approval_message,
-        transaction_id=sale.transaction_id,
-    )
+    return sale_from_export(t for t in found if t.description == marker)
 
 
 async def concluded(

@@ -9,22 +9,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from connectors.salesforce.soql import literal
+from agents.charge_outcomes import create_once
 from schemas.collection import ChargeCommand, LedgerEntry, LedgerState
 from stream.billing import metrics as billing_metrics
 from stream.billing.state import NotBillable, Subscription, failed, paid, parse_key
 from stream.context import PipelineContext
 from stream.pci import redact_text
 from stream.runtime.outcomes import Rejected
-
-
-async def _create_once(
-    ctx: PipelineContext, obj: str, subject: str, fields: dict[str, Any]
-) -> None:
-    salesforce = ctx.connectors.salesforce()
-    soql = f"SELECT Id FROM {obj} WHERE Subject = {literal(subject)}"  # noqa: S608
-    if not await salesforce.query(soql):
-        await salesforce.create(obj, {"Subject": subject, **fields})
 
 
 async def write_back(
@@ -78,9 +69,9 @@ async def write_back(
         }
         if owner:
             task["OwnerId"] = owner
-        await _create_once(ctx, "Task", f"Subscription payment failed: {base_key}", task)
+        await create_once(ctx, "Task", f"Subscription payment failed: {base_key}", task)
     if outcome.case:
         case: dict[str, Any] = {"Description": detail, "Priority": m.case_priority}
         if sub.account_id:
             case["AccountId"] = sub.account_id
-        await _create_once(ctx, "Case", f"Subscription suspended: {base_key}", case)
+        await create_once(ctx, "Case", f"Subscription suspended: {base_key}", case)

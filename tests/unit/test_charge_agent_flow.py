@@ -73,7 +73,12 @@ class FakePayTrace:
 
     async def export_by_date_range(self, *_: Any, invoice_id: str) -> list[Any]:
         return [
-            SimpleNamespace(transaction_type="SALE", status="APPROVED", transaction_id=n + 1)
+            SimpleNamespace(
+                transaction_type="SALE",
+                status="APPROVED",
+                approval_message="APPROVED",
+                transaction_id=n + 1,
+            )
             for n, (_, _, invoice) in enumerate(self.sales)
             if invoice == invoice_id
         ]
