@@ -1,6 +1,10 @@
 """Source agent: polls PayTrace's date-range export with a durable watermark.
 
-PayTrace's v1 API has no webhooks, so polling is the path that cannot miss anything:
+PayTrace's v1 API has no webhooks, so polling is the path that cannot miss anything (the
+push ingress and the charge agent's own sales are the real-time paths):
+- the timer ticks every base interval, but the window is read only when its adaptive
+  schedule says so (agents/paytrace_sweep.py: records downloaded per new or changed
+  transaction stay near a target however large the day grows);
 - the window starts at the watermark minus an overlap, or earlier while some transaction is
   still open (unsettled sales can still be voided, captured or settled, which changes the
   same transaction id in later exports);
@@ -12,12 +16,15 @@ PayTrace's v1 API has no webhooks, so polling is the path that cannot miss anyth
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 import orjson
 from pydantic import BaseModel
 
+from agents.paytrace_sweep import SweepSchedule
 from connectors.paytrace.models import ExportedTransaction, format_export_time
 from schemas.raw import RawPayTraceTransaction
 from stream import metrics
@@ -71,6 +78,17 @@ class PayTracePoller(PolledSource[Watermark]):
         self.zone = self.ctx.connectors.paytrace_settings.zone
         self._published: dict[int, State] = {}
         self._sending: dict[int, State] = {}  # this poll's records, ours once acknowledged
+        # Injected by simulations (bench/paytrace_polling.py); the real clocks otherwise.
+        self.clock: Callable[[], float] = time.monotonic
+        self.wallclock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._read_started: float | None = None
+        worker = self.ctx.worker
+        self.schedule = SweepSchedule(
+            base=worker.poll_interval_seconds,
+            ceiling=worker.poll_max_interval_seconds,
+            ratio=worker.poll_download_ratio,
+            free_records=worker.poll_free_records,
+        )
 
     @property
     def interval_seconds(self) -> float:
@@ -83,6 +101,13 @@ class PayTracePoller(PolledSource[Watermark]):
 
     async def _lag_tick(self) -> None:
         self.update_lag()
+
+    async def tick(self) -> None:
+        # The timer runs at the base interval; the schedule decides whether this one reads.
+        # Intervals count from the start of a read, as the timer's ticks do.
+        self._read_started = self.clock()
+        if self.schedule.due(self._read_started):
+            await super().tick()
 
     def window_start(self, now: datetime, watermark: Watermark | None) -> date:
         overlap = timedelta(seconds=self.ctx.worker.poll_overlap_seconds)
@@ -101,7 +126,7 @@ class PayTracePoller(PolledSource[Watermark]):
             metrics.PAYTRACE_WATERMARK_LAG.set(lag.total_seconds())
 
     async def poll(self, position: Watermark | None) -> Polled[Watermark]:
-        now = datetime.now(UTC)
+        now = self.wallclock()
         start = self.window_start(now, position)
         records = await self.ctx.connectors.paytrace().export_by_date_range(
             start, now.astimezone(self.zone).date()
@@ -137,6 +162,9 @@ class PayTracePoller(PolledSource[Watermark]):
         # Only acknowledged records count as published: a failed poll publishes them again.
         self._published.update(self._sending)
         self._sending = {}
+        started = self._read_started if self._read_started is not None else self.clock()
+        self.schedule.observe(started, polled.fetched, len(polled.records))
+        self._read_started = None
         if len(self._published) > 200_000:  # bounded memory; a re-publish is harmless
             self._published.clear()
         metrics.PAYTRACE_WATERMARK_LAG.set(0.0)

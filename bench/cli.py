@@ -14,7 +14,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import broker_passthrough, risk, salesforce_sink, transform
+from bench import (
+    backfill_bulk,
+    broker_passthrough,
+    paytrace_polling,
+    risk,
+    salesforce_sink,
+    transform,
+)
 from bench.result import BenchResult
 
 TABLE_WIDTH = 110
@@ -46,6 +53,14 @@ BENCHMARKS: dict[str, Benchmark] = {
             salesforce_sink.run_salesforce_sink,
         ),
         Benchmark(risk.NAME, risk.DEFAULT_RECORDS, _risk),
+        Benchmark(
+            paytrace_polling.NAME,
+            paytrace_polling.DEFAULT_RECORDS,
+            paytrace_polling.run_paytrace_polling,
+        ),
+        Benchmark(
+            backfill_bulk.NAME, backfill_bulk.DEFAULT_RECORDS, backfill_bulk.run_backfill_bulk
+        ),
         Benchmark(
             broker_passthrough.NAME,
             broker_passthrough.DEFAULT_RECORDS,

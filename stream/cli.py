@@ -427,6 +427,25 @@ def replay_deadletters(
 
 
 @app.command()
+def backfill(
+    from_: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD (merchant)")],
+    to: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD (inclusive)")],
+    sink: Annotated[str, typer.Option(help="salesforce, sagepro or all")] = "all",
+    dry_run: Annotated[bool, typer.Option(help="read and report, write nothing")] = False,
+) -> None:
+    """PayTrace exports for a date range through the pipeline (Bulk API 2.0 when large)."""
+    from datetime import date
+
+    from stream.backfill_cli import run_backfill
+
+    try:
+        first, last = date.fromisoformat(from_), date.fromisoformat(to)
+    except ValueError as exc:
+        raise typer.BadParameter(f"dates are YYYY-MM-DD: {exc}") from exc
+    raise typer.Exit(run_backfill(first, last, sink, dry_run))
+
+
+@app.command()
 def ingress() -> None:
     """Signed push notifications of disputes and payment events (PAYSTREAM_INGRESS_*)."""
     from stream.dispute_cli import run_ingress

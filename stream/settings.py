@@ -73,6 +73,13 @@ class WorkerSettings(FileBackedSettings):
     sink_batch_seconds: float = Field(default=1.0, gt=0)
     poll_interval_seconds: float = Field(default=5.0, gt=0)
     poll_overlap_seconds: float = Field(default=120.0, ge=0)
+    # The PayTrace poll's adaptive interval (agents/paytrace_sweep.py): the export filters by
+    # whole days only, so a read costs the whole open window; read it again when it would cost
+    # about `poll_download_ratio` records per new or changed transaction, never later than
+    # `poll_max_interval_seconds`; windows of `poll_free_records` or fewer every interval.
+    poll_max_interval_seconds: float = Field(default=21600.0, gt=0)
+    poll_download_ratio: float = Field(default=1.5, gt=1.0)
+    poll_free_records: int = Field(default=200, ge=0)
     # Where CDC starts with no stored replay id: "latest" (only new changes) is what a first
     # production deployment wants; the demo starts at "earliest" to see its own setup.
     cdc_start: Literal["latest", "earliest"] = "latest"

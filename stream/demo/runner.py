@@ -99,6 +99,8 @@ class Demo:
             "PAYSTREAM_KAFKA_BOOTSTRAP": self.broker.bootstrap,
             "PAYSTREAM_APP_ID": "paystream-demo",
             "PAYSTREAM_POLL_INTERVAL_SECONDS": "1",
+            # The demo pushes no payment events: the poll is its only path, read every second.
+            "PAYSTREAM_POLL_MAX_INTERVAL_SECONDS": "1",
             "PAYSTREAM_CDC_START": "earliest",  # the demo's own seeded Orders are triggers too
             "PAYSTREAM_SETTLEMENT_POLL_INTERVAL_SECONDS": "1",
             "PAYSTREAM_SETTLEMENT_RECHECK_SECONDS": "2",

@@ -110,6 +110,7 @@ class Pipeline:
             "PAYSTREAM_KAFKA_TOPIC_PREFIX": self.name,
             "PAYSTREAM_APP_ID": self.name,
             "PAYSTREAM_POLL_INTERVAL_SECONDS": "1",
+            "PAYSTREAM_POLL_MAX_INTERVAL_SECONDS": "1",  # read every second: no pushed payments
             "PAYSTREAM_SINK_BATCH_SECONDS": "0.5",
             "PAYSTREAM_LOG_LEVEL": "info",
             "PAYSTREAM_STALL_CHECK_SECONDS": "3",  # floored at two commit intervals (5.6 s)

@@ -23,7 +23,8 @@ Deterministic outcomes (also in connectors/paytrace/EMULATOR.md):
   39 bad amount and 1 malformed request (the emulator's own choice of keys), 817 refund
   before settlement. Every field is checked: all failing keys come back at once.
 - Controls: /_emulator/faults (latency, 5xx, 429 with ``retry_after``, down time),
-  /_emulator/settle, /_emulator/expire_tokens, /_emulator/reset, /_emulator/clock.
+  /_emulator/settle, /_emulator/expire_tokens, /_emulator/reset, /_emulator/clock,
+  /_emulator/seed (a day of transactions in one request), /_emulator/served (records served).
 
 Modules are imported by their own path (e.g. ``create_app`` from ``.app``): this package
 re-exports nothing, so importing one never runs the others (no import cycles).

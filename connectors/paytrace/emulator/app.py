@@ -15,6 +15,7 @@ from connectors.paytrace.emulator.state import STATE_KEY, EmulatorState
 from connectors.paytrace.emulator.store import PayTraceStore
 from connectors.paytrace.emulator.transactions import add_transaction_routes
 from connectors.paytrace.emulator.vault import add_vault_routes
+from connectors.paytrace.emulator.volume import add_volume_routes
 
 
 def create_app(config: EmulatorConfig) -> web.Application:
@@ -37,4 +38,5 @@ def create_app(config: EmulatorConfig) -> web.Application:
     add_export_routes(app)
     add_fault_routes(app, faults)
     add_control_routes(app)
+    add_volume_routes(app)
     return app

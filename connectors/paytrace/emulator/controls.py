@@ -29,6 +29,7 @@ async def reset(request: web.Request) -> web.Response:
     state = state_of(request)
     await state.store.reset()
     state.faults.reset()
+    state.served.clear()
     state.clock.offset_seconds = 0.0
     return json_response({"ok": True})
 

@@ -36,6 +36,7 @@ async def export_by_date_range(request: web.Request) -> web.Response:
     start, end = state.clock.day_span(first, last)
     rows = await state.store.transactions_created(start, end, body)
     records = [transaction_record(row, state.clock) for row in rows]
+    state.served[request.path] += len(records)
     return completed(transactions=records, external_transaction_id="")
 
 
@@ -52,6 +53,7 @@ async def export_by_id(request: web.Request) -> web.Response:
             raise RequestError(ERR_TRANSACTION_ID)
     except RequestError as error:
         return error_response(error)
+    state.served[request.path] += 1
     return completed(
         transactions=[transaction_record(row, state.clock)], external_transaction_id=""
     )
@@ -75,6 +77,7 @@ async def export_batches(request: web.Request) -> web.Response:
     members: dict[int, list[dict[str, Any]]] = {row["batch_number"]: [] for row in batches}
     for row in await state.store.batch_transactions(members):
         members[row["batch_number"]].append(transaction_record(row, state.clock))
+    state.served[request.path] += sum(len(m) for m in members.values())
     return completed(
         batches=[batch_record(row, state.clock, members[row["batch_number"]]) for row in batches]
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,9 @@ class EmulatorState:
     tokens: dict[str, float] = field(default_factory=dict)  # access token -> expiry (epoch)
     # Serialises read-check-write flows (capture, void, refund) on one transaction.
     mutation_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Transaction records each export endpoint served (GET /_emulator/served): what a poller
+    # costs, counted where it is paid.
+    served: Counter[str] = field(default_factory=Counter)
 
 
 STATE_KEY = web.AppKey("paytrace_emulator", EmulatorState)

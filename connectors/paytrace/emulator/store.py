@@ -134,6 +134,26 @@ class PayTraceStore(Store):
             await self.db.commit()
             return transaction_id
 
+    async def add_transactions(
+        self, build: Callable[[int, int], Mapping[str, Any]], count: int
+    ) -> int:
+        """Insert ``count`` rows ``build(index, new_id)`` in one statement (the seed control);
+        returns the first id. Ids follow on from the last, as single sales do."""
+        async with self.lock:
+            row = await self.fetchone("SELECT MAX(transaction_id) FROM transactions")
+            last = row[0] if row is not None and row[0] is not None else FIRST_TRANSACTION_ID - 1
+            first = int(last) + 1
+            rows = [build(i, first + i) for i in range(count)]
+            if rows:
+                columns = ["transaction_id", *rows[0]]
+                await self.db.executemany(
+                    f"INSERT INTO transactions ({', '.join(columns)}) "  # noqa: S608
+                    f"VALUES ({', '.join('?' for _ in columns)})",
+                    [(first + i, *r.values()) for i, r in enumerate(rows)],
+                )
+                await self.db.commit()
+            return first
+
     async def transaction(self, transaction_id: int) -> Row | None:
         return await self.fetchone(
             "SELECT * FROM transactions WHERE transaction_id = ?", transaction_id

@@ -19,6 +19,7 @@ from connectors.base.emulator import (
 )
 from connectors.salesforce.emulator import controls, routes
 from connectors.salesforce.emulator.auth import TokenBook
+from connectors.salesforce.emulator.bulk import add_bulk_routes
 from connectors.salesforce.emulator.config import EmulatorConfig
 from connectors.salesforce.emulator.describe import add_describe_routes
 from connectors.salesforce.emulator.faults import (
@@ -118,6 +119,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
     add_fault_routes(app, faults)
     add_describe_routes(app, routes.BASE)
     routes.add_routes(app)
+    add_bulk_routes(app)  # Bulk API 2.0 ingest jobs
     controls.add_routes(app)
     add_gap_routes(app)
     if config.pubsub_port is not None:
