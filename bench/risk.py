@@ -8,7 +8,8 @@ is the last one published for it (a burst's start is scored again when the burst
 ``recall_at_arrival`` counts only the score each payment got when it came.
 
 Cost. Subject: the keyer and the scoring stage per payment, as ``agents/risk_scorer.py`` does
-them: the keyer's parse (``RiskInput``) and customer key, the scorer's parse, then
+them: the keyer's parse (``RiskInput``) and customer key, the scorer's parse (orjson and
+explicit checks, ``stream.risk_event.read_event``), then
 ``stream.risk_engine.RiskEngine.score`` (state held in memory, incremental windows, features,
 detector score and learn, rules, the score's JSON), and once per chunk of 250 (a Faust batch)
 the changed customers' and detectors' state written to a dict standing in for the table.
@@ -30,9 +31,10 @@ from bench.records import raw_records
 from bench.result import BenchResult, Sample, cpu_metric, rate_metric, timed
 from bench.risk_traffic import PATTERNS, Labelled, generate
 from bench.transform import normalize
-from schemas.risk import RiskEvent, RiskInput
+from schemas.risk import RiskInput
 from stream.mapping import load_mapping
 from stream.risk_engine import RiskEngine, partition_of
+from stream.risk_event import read_event
 from stream.risk_features import Thresholds, event_fields, scored
 
 NAME = "risk"
@@ -59,8 +61,9 @@ class Scorer:
         return str(event["customer"]).encode(), orjson.dumps(event)
 
     def score(self, key: bytes, event: bytes) -> list[tuple[str, bytes]]:
-        """The scorer, reading the keyer's record from ``partition(key)``."""
-        found = self.engine.score(_partition(key), RiskEvent.model_validate_json(event))
+        """The scorer, reading the keyer's record from ``partition(key)`` as its ``decode``
+        does (stream/risk_event.py)."""
+        found = self.engine.score(_partition(key), read_event(event))
         return found.records if found else []
 
     def __call__(self, value: bytes) -> list[tuple[str, bytes]]:

@@ -20,7 +20,7 @@ from functools import cache
 import orjson
 from aiokafka.partitioner import murmur2
 
-from schemas.risk import RiskEvent
+from stream.risk_event import EventLike
 from stream.risk_features import (
     AUTH,
     CARD_TEST_SECONDS,
@@ -130,7 +130,7 @@ class RiskEngine:
             found = held[key] = CustomerState.loads(self.load(key))
         return found
 
-    def score(self, partition: int, payment: RiskEvent) -> Scored | None:
+    def score(self, partition: int, payment: EventLike) -> Scored | None:
         """The payment's records, or None when its customer's state already counted it."""
         customer = payment.customer
         key = customer.encode()
@@ -156,8 +156,8 @@ class RiskEngine:
                     payment.occurred_at,
                     payment.amount,
                     payment.currency,
-                    payment.type.value,
-                    payment.status.value,
+                    payment.type,  # str enums: orjson writes their value
+                    payment.status,
                 ),
             )
         ]
@@ -174,7 +174,7 @@ class RiskEngine:
         customer: str,
         value: float,
         reasons: Sequence[str],
-        payment: RiskEvent,
+        payment: EventLike,
     ) -> list[tuple[str, bytes]]:
         why = [f"earlier attempt of a burst: {reasons[0]}" if reasons else "earlier attempt"]
         out = []

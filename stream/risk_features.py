@@ -22,6 +22,7 @@ import orjson
 
 from schemas.payment import PaymentStatus, PaymentType
 from schemas.risk import RiskEvent, RiskInput
+from stream.risk_event import EventLike
 
 MAX_EVENTS = 64
 DAY = 86_400
@@ -287,49 +288,42 @@ class CustomerState:
             return cls()
 
 
+_DECLINED, _FAILED = PaymentStatus.DECLINED, PaymentStatus.FAILED
+_REFUND, _AUTHORIZATION = PaymentType.REFUND, PaymentType.AUTHORIZATION
+_DEFAULT_LIMITS = Thresholds()
+
+
 def observe(
-    state: CustomerState, payment: RiskEvent, limits: Thresholds = Thresholds()
+    state: CustomerState, payment: EventLike, limits: Thresholds = _DEFAULT_LIMITS
 ) -> dict[str, float]:
     """The payment's features against ``state`` (its history so far), then ``state`` updated
     with it. Every value is a finite float."""
-    now = max(payment.at, state.last_seen)
-    amount = round(payment.amount, 2) if payment.amount < AMOUNT_CAP else AMOUNT_CAP
-    declined = payment.status is PaymentStatus.DECLINED or payment.status is PaymentStatus.FAILED
-    refund = payment.type is PaymentType.REFUND
+    last = state.last_seen
+    now = payment.at if payment.at > last else last
+    amount = payment.amount
+    amount = round(amount, 2) if amount < AMOUNT_CAP else AMOUNT_CAP
+    status, kind = payment.status, payment.type
+    declined = status is _DECLINED or status is _FAILED
+    refund = kind is _REFUND
     b = (DECLINED if declined else 0) | (REFUND if refund else 0)
-    if payment.type is PaymentType.AUTHORIZATION:
+    if kind is _AUTHORIZATION:
         b |= AUTH
     if amount <= limits.small_amount:
         b |= SMALL
     state._advance(now)
     prior_approved_1m = state.approved_1m
-    prior_1m = state.window_count(W1M)
+    prior_1m = len(state.times) - state.start[W1M]
     state._append(now, amount, b, payment.id)
     state.last_seen = now
-    sums = state.sums
-    state.streak = state.streak + 1 if declined else 0
-    f = {
-        "count_1m": float(prior_1m + 1),
-        "amount_1m": sums[W1M],
-        "count_1h": float(state.window_count(W1H)),
-        "amount_1h": sums[W1H],
-        "count_24h": float(state.window_count(W24H)),
-        "amount_24h": sums[W24H],
-        "small_10m": float(state.small_10m),
-        "declines_1h": float(state.declines_1h),
-        "prior_approved_1m": float(prior_approved_1m),
-        "prior_declined_1m": float(prior_1m - prior_approved_1m),
-        "refund": 1.0 if refund else 0.0,
-        "decline_streak": float(state.streak),
-        "history": float(state.amounts),
-        "amount": amount,
-    }
-    if state.amounts >= MIN_HISTORY and not refund:
-        spread = max(state.std, 0.1 * state.mean, 1.0)
-        f["amount_z"] = (amount - state.mean) / spread
-        f["amount_ratio"] = amount / max(state.mean, 1.0)
+    sums, ends, start = state.sums, len(state.times), state.start
+    streak = state.streak = state.streak + 1 if declined else 0
+    amounts, mean = state.amounts, state.mean
+    if amounts >= MIN_HISTORY and not refund:
+        spread = max(state.std, 0.1 * mean, 1.0)
+        amount_z = (amount - mean) / spread
+        amount_ratio = amount / max(mean, 1.0)
     else:
-        f["amount_z"], f["amount_ratio"] = 0.0, 1.0
+        amount_z, amount_ratio = 0.0, 1.0
     # Sums and running figures are kept rounded (cents; 4 decimals): the stored text then has
     # no long digit runs (AMOUNT_CAP), and a restored state is exactly the live one.
     if refund:
@@ -338,20 +332,38 @@ def observe(
         state.sales = round(state.sales + amount, 2)
     if state.sales >= AMOUNT_CAP or state.refunds >= AMOUNT_CAP:
         state.sales, state.refunds = round(state.sales / 2, 2), round(state.refunds / 2, 2)
-    f["refund_ratio"] = state.refunds / state.sales if state.sales > 0 else float(refund)
-    f["avs_mismatch"] = mismatch(payment.avs)
-    f["csc_mismatch"] = mismatch(payment.csc)
+    sales = state.sales
     first = state.count == 0
-    f["first_seen"] = 1.0 if first else 0.0
-    f["new_high_amount"] = 1.0 if first and amount >= limits.high_amount else 0.0
     hour = payment.hour
-    f["night"] = 1.0 if hour is not None and hour < 5 else 0.0
-
+    f = {
+        "count_1m": float(prior_1m + 1),
+        "amount_1m": sums[W1M],
+        "count_1h": float(ends - start[W1H]),
+        "amount_1h": sums[W1H],
+        "count_24h": float(ends - start[W24H]),
+        "amount_24h": sums[W24H],
+        "small_10m": float(state.small_10m),
+        "declines_1h": float(state.declines_1h),
+        "prior_approved_1m": float(prior_approved_1m),
+        "prior_declined_1m": float(prior_1m - prior_approved_1m),
+        "refund": 1.0 if refund else 0.0,
+        "decline_streak": float(streak),
+        "history": float(amounts),
+        "amount": amount,
+        "amount_z": amount_z,
+        "amount_ratio": amount_ratio,
+        "refund_ratio": state.refunds / sales if sales > 0 else float(refund),
+        "avs_mismatch": mismatch(payment.avs),
+        "csc_mismatch": mismatch(payment.csc),
+        "first_seen": 1.0 if first else 0.0,
+        "new_high_amount": 1.0 if first and amount >= limits.high_amount else 0.0,
+        "night": 1.0 if hour is not None and hour < 5 else 0.0,
+    }
     if not declined and not refund:
-        state.amounts += 1
-        alpha = max(1.0 / state.amounts, ALPHA_FLOOR)
-        delta = amount - state.mean
-        state.mean = round(state.mean + alpha * delta, 4)
+        amounts = state.amounts = amounts + 1
+        alpha = 1.0 / amounts if amounts < 1 / ALPHA_FLOOR else ALPHA_FLOOR
+        delta = amount - mean
+        state.mean = round(mean + alpha * delta, 4)
         state.std = round(math.sqrt((1 - alpha) * (state.std**2 + alpha * delta * delta)), 4)
     if first:
         state.first_seen = now
