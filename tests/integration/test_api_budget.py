@@ -24,7 +24,10 @@ from tests.integration.harness import Pipeline, wait_for
 pytestmark = pytest.mark.integration
 
 VISA = "4111111111111111"
-LINGER_SECONDS = 15  # long enough for the second wave to join the first on a loaded machine
+# A call is full at 6 here (PAYSTREAM_SINK_BATCH_SIZE), so the two waves make one call as soon
+# as the second arrives, however loaded the machine; the linger is only the ceiling.
+BATCH = 6
+LINGER_SECONDS = 90
 ENTER = "Salesforce API budget tight"
 LEAVE = "Salesforce API budget has room again"
 
@@ -87,6 +90,7 @@ async def test_tight_budget_pauses_risk_fills_payment_calls_and_a_new_day_resume
     pipeline.extra_env.update(
         {
             "PAYSTREAM_SALESFORCE_API_BUDGET_LINGER_SECONDS": str(LINGER_SECONDS),
+            "PAYSTREAM_SINK_BATCH_SIZE": str(BATCH),
             "PAYSTREAM_SALESFORCE_API_BUDGET_RECHECK_SECONDS": "2",
         }
     )
@@ -104,11 +108,11 @@ async def test_tight_budget_pauses_risk_fills_payment_calls_and_a_new_day_resume
     async def in_salesforce() -> bool:
         return {r["PaymentID__c"] for r in await pipeline.payment_records()} >= {*first, *second}
 
-    await wait_for(in_salesforce, "both waves in Salesforce while the budget is tight", 120)
+    await wait_for(in_salesforce, "both waves in Salesforce while the budget is tight", 180)
     held = await scrape(pipeline)
     # Two waves a poll apart, written in one collection call: the sink waited to fill it.
     assert held['paystream_sink_batch_size_count{sink="salesforce_payment_sink"}'] == 1
-    assert held['paystream_sink_batch_size_sum{sink="salesforce_payment_sink"}'] == 6
+    assert held['paystream_sink_batch_size_sum{sink="salesforce_payment_sink"}'] == BATCH
     assert held["paystream_salesforce_api_usage_ratio"] > 0.9
     assert held['paystream_api_budget_throttled{flow="salesforce_payment_sink"}'] == 1
     assert held['paystream_api_budget_throttled{flow="risk_action_sink"}'] == 1

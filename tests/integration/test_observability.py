@@ -23,6 +23,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
+from connectors.salesforce.settings import SalesforceSettings
 from scripts.promql_inventory import (
     ALERT_RULES,
     ROOT,
@@ -45,6 +46,9 @@ pytestmark = pytest.mark.integration
 
 ENSURE = ROOT / "scripts" / "ensure-prometheus.sh"
 CANNOT_INSTALL = 2  # ensure-prometheus.sh: no apt-get, or not root and no sudo
+
+
+COMPOSITE = f"/services/data/{SalesforceSettings.model_fields['api_version'].default}/composite"
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,9 @@ async def start_workload(pipeline: Pipeline) -> dict[str, str]:
     await pipeline.control(
         "salesforce",
         "faults",
-        {"error_status": 429, "error_count": 1, "error_path_prefix": "/services/data"},
+        # The sinks' collection writes (retried); not /limits, which the API budget reads
+        # once at start without a retry (stream/runtime/api_budget.py).
+        {"error_status": 429, "error_count": 1, "error_path_prefix": COMPOSITE},
     )
     await pipeline.control(
         "sagepro", "faults", {"error_status": 503, "error_count": 2, "error_path_prefix": "/api"}
