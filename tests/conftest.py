@@ -12,9 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from stream.broker import EmbeddedBroker
 from tests.broker_choice import broker_choice
+
+# No per-example time limit: CI runs on a loaded 2-core machine, where a slow example is load,
+# not a bug (a deadline would make property tests timed tests).
+settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 
 def _docker_available() -> bool:
