@@ -165,13 +165,19 @@ async def test_replay_id_past_retention_resyncs_and_charges_the_gap_once(
     pipeline.extra_env["PAYSTREAM_CDC_START"] = "earliest"
     first = pipeline.start_worker()
     account = await setup_account(pipeline, "VAULT-GAP")
-    before = await open_opportunity(pipeline, account, "15.00")
+    before = ""
 
     async def before_published() -> bool:
-        return any(c.record_ids == [before] for c in await cdc_changes(pipeline))
+        # A new deal each look: on a loaded machine the worker may subscribe only after an
+        # earlier deal's events aged out of this short-retention bus.
+        nonlocal before
+        if before and any(c.record_ids == [before] for c in await cdc_changes(pipeline)):
+            return True
+        before = await open_opportunity(pipeline, account, "15.00")
+        return False
 
-    # The worker joins its group and subscribes first: generous on a loaded machine.
-    await wait_for(before_published, "a change published before the gap", 180)
+    half_retention = RETENTION_HOURS * 3600 / 2
+    await wait_for(before_published, "a change published before the gap", 180, half_retention)
     await asyncio.sleep(1)  # its replay id stored
     first.stop()
 
