@@ -21,6 +21,7 @@ from bench import (
     risk,
     salesforce_sink,
     transform,
+    worker_suite,
 )
 from bench.result import BenchResult
 
@@ -66,6 +67,8 @@ BENCHMARKS: dict[str, Benchmark] = {
             broker_passthrough.DEFAULT_RECORDS,
             broker_passthrough.run_broker_passthrough,
         ),
+        # Real `paystream worker` processes on the embedded broker (bench/worker_suite.py).
+        *(Benchmark(name, records, runner) for name, records, runner in worker_suite.RUNNERS),
     )
 }
 
@@ -103,6 +106,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="FILE",
         help="also write the results as JSON to FILE (or to stdout when no FILE is given)",
     )
+    worker_suite.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.records is not None and args.records < 1:
         parser.error("--records must be at least 1")
@@ -173,6 +177,7 @@ async def run(names: list[str], records: int | None, repeats: int) -> list[Bench
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(args_list)
+    worker_suite.configure(args)
     names = list(dict.fromkeys(args.only or BENCHMARKS))  # in the given order, no repeats
     to_stdout = args.json == "-"
     # With JSON on stdout, the human-readable table goes to stderr.

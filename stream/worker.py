@@ -30,9 +30,13 @@ def configure_logging(level: str) -> None:
 
 class _Worker(faust.Worker):
     """Faust's worker, with the redacting filter put back after mode replaced the root
-    logger's handlers (the record factory survives that; a handler filter does not)."""
+    logger's handlers (the record factory survives that; a handler filter does not), and no
+    terminal spinner: at ``warning`` and above Faust keeps one and sets the root logger to
+    DEBUG for it, so every debug call builds (and redacts) a record: twice the CPU per record
+    measured (docs/measured-quirks.md)."""
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
         super().on_setup_root_logger(logger, level)
         log_redaction.install()
 
