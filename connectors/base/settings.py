@@ -29,7 +29,7 @@ SECRETS_DIR_ENV = "PAYSTREAM_SECRETS_DIR"
 # A named environment (dev, qa, prod...): the config file's ``environments.<name>`` sections
 # overlay its base sections, and ``<secrets dir>/<name>/`` is read before the secrets dir.
 ENVIRONMENT_ENV = "PAYSTREAM_ENV"
-_ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}\Z")
 
 
 def active_environment() -> str | None:

@@ -24,7 +24,7 @@ KEY_PREFIXES: dict[str, str] = {
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _CHECKSUM_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-_ID_SHAPE = re.compile(r"^[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?$")
+_ID_SHAPE = re.compile(r"^[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?\Z")  # \Z: "$" allows a final newline
 _POD = "5g"  # the two characters after the key prefix; real orgs vary them by instance
 
 

@@ -13,7 +13,8 @@ import difflib
 import re
 from dataclasses import dataclass
 
-PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_. /-]*$")
+# Matched whole (fullmatch): a "$" anchor would let a trailing newline through unquoted.
+PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_. /-]*")
 RESERVED = {"yes", "no", "true", "false", "null", "on", "off", "y", "n", "~"}
 
 
@@ -23,7 +24,7 @@ class EditError(ValueError):
 
 def scalar(value: str) -> str:
     """``value`` as a YAML scalar that reads back as the same string."""
-    if PLAIN.match(value) and value.lower() not in RESERVED and not value.endswith(" "):
+    if PLAIN.fullmatch(value) and value.lower() not in RESERVED and not value.endswith(" "):
         return value
     out = []
     for ch in value:

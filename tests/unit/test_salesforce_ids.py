@@ -27,6 +27,12 @@ def test_tampered_checksum_is_rejected() -> None:
     assert not is_valid_id(None)
 
 
+def test_an_id_with_a_trailing_newline_is_not_an_id() -> None:
+    for record_id in DOCUMENTED_IDS:
+        assert not is_valid_id(record_id + "\n")
+        assert not is_valid_id(record_id[:15] + "\n")
+
+
 @given(st.sampled_from(sorted(KEY_PREFIXES.values())), st.integers(min_value=0, max_value=62**9))
 def test_minted_ids_are_valid_and_distinct_case_insensitively(prefix: str, number: int) -> None:
     record_id = make_id(prefix, number)

@@ -17,7 +17,7 @@ from aiohttp import web
 from connectors.sagepro.emulator.problems import ApiError
 from connectors.sagepro.money import MoneyError, parse_money, to_cents
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 MAX_TEXT = 255
 MAX_CENTS = 100_000_000_000  # one billion: far beyond any payment, well inside SQLite ints
 

@@ -14,7 +14,7 @@ from connectors.salesforce.emulator.faults import RecordError
 from connectors.salesforce.emulator.schema import NUMERIC, TEXT, FieldDef, FieldType, ObjectDef
 from connectors.salesforce.ids import is_valid_id, to_18
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 _LONG_DIGITS = re.compile(r"\d{12,}")
 
 
