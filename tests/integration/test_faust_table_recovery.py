@@ -39,7 +39,8 @@ PARTITIONS = 4
 KEYS = [f"acct-{n}" for n in range(8)]
 FIRST, SECOND, AFTER_RESTART = 160, 80, 80  # events; multiples of len(KEYS)
 SESSION_TIMEOUT = 6  # seconds; lets real Kafka drop a SIGKILLed member quickly
-WAIT = 40.0  # an exactly_once worker spends ~10 s of it recovering its table
+WAIT = 120.0  # generous on a loaded machine: recovery (~10 s under exactly_once), a stall rescue
+KNOWN_STUCK_WAIT = 40.0  # the case marked xfail below waits this long for what never comes
 STALL_CHECK_SECONDS = 3  # the watchdog's floor is two commit intervals (5.6 s)
 
 
@@ -180,9 +181,13 @@ class OutputView:
 
 
 async def wait_for(
-    condition: Callable[[], bool], views: list[OutputView], run: CounterRun, what: str
+    condition: Callable[[], bool],
+    views: list[OutputView],
+    run: CounterRun,
+    what: str,
+    ceiling: float = WAIT,
 ) -> None:
-    deadline = time.monotonic() + WAIT
+    deadline = time.monotonic() + ceiling
     while not condition():
         if time.monotonic() > deadline:
             seen = (
@@ -283,6 +288,7 @@ async def test_counts_continue_exactly_after_a_worker_restart(
     committed, uncommitted = views
     per_key = len(KEYS)
     exactly_once = run.guarantee == "exactly_once"
+    known_stuck = exactly_once and stop_signal == signal.SIGKILL and broker_choice() == "embedded"
     await produce(run.bootstrap, run.input_topic, FIRST, start=0)
     first = run.start_worker()
     await wait_for(
@@ -321,6 +327,7 @@ async def test_counts_continue_exactly_after_a_worker_restart(
         [committed, uncommitted],
         run,
         "counts after the restart",
+        KNOWN_STUCK_WAIT if known_stuck else WAIT,
     )
     # Anything counted twice would show up after the expected total; give it a moment.
     for _ in range(5):
