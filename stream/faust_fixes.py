@@ -26,20 +26,10 @@
    join attempt and asks for another, which is what a SyncGroup error does.
 
 4. ``Stream.take_events`` acks a batch whose processing was cancelled: stream/faust_batch_acks.py.
-
-5. With ``stream_wait_empty`` off (ours: a sink holding records through an outage would keep
-   ``wait_empty`` from ever returning), ``App._stop_consumer`` stops the tables while agents
-   still process the events already handed to them. Such an event is then acked, and its
-   offset committed at stop, but its table update never reaches the changelog: the successor
-   recovers the table without it (a lost count in the table-recovery test, a lost ledger entry
-   here). We let the events in flight finish first, for at most ``STOP_DRAIN_SECONDS``; what
-   is still unacked then (records a sink holds) is not committed and is read again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -47,7 +37,6 @@ from typing import Any
 
 from aiokafka.consumer.group_coordinator import CoordinatorGroupRebalance
 from aiokafka.coordinator.protocol import ConsumerProtocol
-from faust.app.base import App
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.types import TP
@@ -56,7 +45,6 @@ from stream import faust_batch_acks
 
 log = logging.getLogger(__name__)
 _APPLIED_MARK = "_paystream_fix"
-STOP_DRAIN_SECONDS = 10.0  # well inside the 30 s a supervisor gives a stopping worker
 _FETCHED = "_paystream_fetched"
 
 
@@ -173,23 +161,6 @@ def _rejoin_on_undecodable_assignment(
     return _send_sync_group_request
 
 
-def _drain_before_tables_stop(
-    original: Callable[[Any, Any, Any], Awaitable[None]],
-) -> Callable[[Any, Any, Any], Awaitable[None]]:
-    async def _consumer_wait_empty(self: Any, consumer: Any, logger: Any) -> None:
-        if self.conf.stream_wait_empty:
-            await original(self, consumer, logger)
-            return
-        logger.info("Let the events in flight finish (at most %.0f s)...", STOP_DRAIN_SECONDS)
-        # Faust's own wait, bounded: it commits what is acked as it goes; a timeout leaves
-        # the rest uncommitted, to be read again by whoever takes the partitions.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(consumer.wait_empty(), STOP_DRAIN_SECONDS)
-
-    setattr(_consumer_wait_empty, _APPLIED_MARK, True)
-    return _consumer_wait_empty
-
-
 _CONSUMER_FIXES: dict[str, Callable[[Any], Any]] = {
     "_wait_next_records": _remember_fetched,
     "getmany": _refetch_what_was_dropped,
@@ -206,9 +177,6 @@ def apply() -> None:
         current = getattr(Consumer, name)
         if not getattr(current, _APPLIED_MARK, False):
             setattr(Consumer, name, fix(current))
-    current = App._consumer_wait_empty
-    if not getattr(current, _APPLIED_MARK, False):
-        App._consumer_wait_empty = _drain_before_tables_stop(current)  # type: ignore[method-assign,assignment]
     current = CoordinatorGroupRebalance._send_sync_group_request
     if not getattr(current, _APPLIED_MARK, False):
         CoordinatorGroupRebalance._send_sync_group_request = _rejoin_on_undecodable_assignment(

@@ -3,13 +3,10 @@ handed on, whatever the reason Faust dropped it."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import faust
-import pytest
 from aiokafka.consumer.group_coordinator import CoordinatorGroupRebalance
 from aiokafka.coordinator.protocol import ConsumerProtocol
 from faust.tables.recovery import Recovery
@@ -120,46 +117,3 @@ async def test_an_undecodable_assignment_fails_the_join_attempt_and_asks_for_ano
     assert await fixed(rebalance, object()) is None  # aiokafka's own failure passes through
     assert rebalance._coordinator.rejoins == 1
     assert getattr(sync, "_paystream_fix", False)
-
-
-class _Consumer:
-    def __init__(self, finishes: bool) -> None:
-        self.finishes = finishes
-        self.waited = False
-
-    async def wait_empty(self) -> None:
-        self.waited = True
-        if not self.finishes:  # a sink holding its records through an outage
-            await asyncio.Event().wait()
-
-
-def _app(stream_wait_empty: bool) -> SimpleNamespace:
-    return SimpleNamespace(conf=SimpleNamespace(stream_wait_empty=stream_wait_empty))
-
-
-@pytest.mark.asyncio
-async def test_events_in_flight_finish_before_the_tables_stop() -> None:
-    original_called = []
-
-    async def original(app: object, consumer: object, logger: object) -> None:
-        original_called.append(True)
-
-    drain = faust_fixes._drain_before_tables_stop(original)
-    consumer = _Consumer(finishes=True)
-    await drain(_app(False), consumer, logging.getLogger("t"))
-    assert consumer.waited and not original_called
-    await drain(_app(True), consumer, logging.getLogger("t"))  # Faust's own unbounded wait
-    assert original_called == [True]
-
-
-@pytest.mark.asyncio
-async def test_records_held_by_a_sink_do_not_hold_the_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(faust_fixes, "STOP_DRAIN_SECONDS", 0.05)
-
-    async def original(app: object, consumer: object, logger: object) -> None:
-        raise AssertionError("not used with stream_wait_empty off")
-
-    drain = faust_fixes._drain_before_tables_stop(original)
-    consumer = _Consumer(finishes=False)
-    await asyncio.wait_for(drain(_app(False), consumer, logging.getLogger("t")), timeout=30)
-    assert consumer.waited
