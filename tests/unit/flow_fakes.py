@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import BaseModel
@@ -159,3 +160,20 @@ def sent(ctx: PipelineContext, logical: str) -> list[Sent]:
 
 def dead_letters(ctx: PipelineContext) -> list[DeadLetter]:
     return [DeadLetter.model_validate_json(s.value) for s in sent(ctx, "deadletter")]
+
+
+@dataclass
+class FakeSage:
+    """Sage Pro as the charge flows use it: customers exist, invoices are kept by id."""
+
+    invoices: dict[str, Any] = field(default_factory=dict)
+
+    async def get_customer(self, customer_id: str) -> Any:
+        return SimpleNamespace(customer_id=customer_id)
+
+    async def get_invoice(self, invoice_id: str) -> Any:
+        return self.invoices.get(invoice_id)
+
+    async def create_invoice(self, invoice: Any) -> Any:
+        self.invoices[invoice.invoice_id] = invoice
+        return invoice

@@ -85,21 +85,6 @@ class FakeSalesforce:
 
 
 @dataclass
-class FakeSage:
-    invoices: dict[str, Any] = field(default_factory=dict)
-
-    async def get_customer(self, customer_id: str) -> Any:
-        return SimpleNamespace(customer_id=customer_id)
-
-    async def get_invoice(self, invoice_id: str) -> Any:
-        return self.invoices.get(invoice_id)
-
-    async def create_invoice(self, invoice: Any) -> Any:
-        self.invoices[invoice.invoice_id] = invoice
-        return invoice
-
-
-@dataclass
 class FakePayTrace:
     cards: dict[str, str] = field(default_factory=dict)  # vault id -> "good" / a BAD_CARDS key
     decline_keys: set[str] = field(default_factory=set)  # attempts declined whatever the card

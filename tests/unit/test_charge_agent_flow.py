@@ -16,7 +16,7 @@ from connectors.paytrace.models import TransactionResult
 from connectors.salesforce.ids import make_id
 from schemas.collection import ChargeCommand, LedgerEntry, LedgerState
 from stream import metrics
-from tests.unit.flow_fakes import FakeConnectors, context, dead_letters, flow, incoming
+from tests.unit.flow_fakes import FakeConnectors, FakeSage, context, dead_letters, flow, incoming
 
 ACCOUNT = make_id("001", 1)
 OPPORTUNITY = make_id("006", 1)
@@ -48,21 +48,6 @@ class FakeSalesforce:
     async def create(self, obj: str, fields: dict[str, Any]) -> str:
         self.created.append((obj, fields))
         return make_id("00T", len(self.created))
-
-
-@dataclass
-class FakeSage:
-    invoices: dict[str, Any] = field(default_factory=dict)
-
-    async def get_customer(self, customer_id: str) -> Any:
-        return SimpleNamespace(customer_id=customer_id)
-
-    async def get_invoice(self, invoice_id: str) -> Any:
-        return self.invoices.get(invoice_id)
-
-    async def create_invoice(self, invoice: Any) -> Any:
-        self.invoices[invoice.invoice_id] = invoice
-        return invoice
 
 
 @dataclass

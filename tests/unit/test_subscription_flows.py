@@ -19,11 +19,18 @@ from schemas.collection import ChargeCommand, LedgerEntry, LedgerState, Salesfor
 from stream import metrics
 from stream.billing.state import NotBillable, Subscription, period_key
 from stream.mapping import load_mapping
-from tests.unit.flow_fakes import FakeConnectors, context, dead_letters, flow, incoming, sent
+from tests.unit.flow_fakes import (
+    FakeConnectors,
+    FakeSage,
+    context,
+    dead_letters,
+    flow,
+    incoming,
+    sent,
+)
 from tests.unit.subscription_fakes import (
     FakeClock,
     FakePayTrace,
-    FakeSage,
     FakeSalesforce,
 )
 
