@@ -307,25 +307,27 @@ def build_schema(
     """The org's objects, plus text custom fields a user configured per object (those in
     ``external_ids`` marked External ID and Unique)."""
     objects = {obj.name: obj for obj in _standard_objects()}
-    for object_name, names in (external_ids or {}).items():
-        obj = objects.get(object_name)
-        if obj is None:
-            raise ValueError(f"external_id_fields: unknown object {object_name!r}")
-        for name in names:
-            if not name.endswith("__c"):
-                raise ValueError(f"external_id_fields: custom field {name!r} must end with __c")
-            if obj.resolve(name) is None:
-                obj.add(_s(name, external_id=True, unique=True))
-    for object_name, names in (extra_fields or {}).items():
-        obj = objects.get(object_name)
-        if obj is None:
-            raise ValueError(f"extra_fields: unknown object {object_name!r}")
-        for name in names:
-            if not name.endswith("__c"):
-                raise ValueError(f"extra_fields: custom field {name!r} must end with __c")
-            if obj.resolve(name) is None:
-                obj.add(_s(name))
+    _add_text_fields(objects, "external_id_fields", external_ids, external_id=True, unique=True)
+    _add_text_fields(objects, "extra_fields", extra_fields)
     return objects
+
+
+def _add_text_fields(
+    objects: dict[str, ObjectDef],
+    setting: str,
+    names_by_object: Mapping[str, Iterable[str]] | None,
+    **flags: bool,
+) -> None:
+    """Text custom fields the ``setting`` names per object, as an admin would add them."""
+    for object_name, names in (names_by_object or {}).items():
+        obj = objects.get(object_name)
+        if obj is None:
+            raise ValueError(f"{setting}: unknown object {object_name!r}")
+        for name in names:
+            if not name.endswith("__c"):
+                raise ValueError(f"{setting}: custom field {name!r} must end with __c")
+            if obj.resolve(name) is None:
+                obj.add(_s(name, **flags))
 
 
 def resolve_object(schema: Mapping[str, ObjectDef], name: str) -> ObjectDef | None:
