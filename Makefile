@@ -35,8 +35,10 @@ prometheus:
 chromium:
 	sh scripts/ensure-chromium.sh || test $$? -eq 2
 
+# Two pytest processes, each with its own broker; a test module stays in one process (its
+# fixtures are set up once). The integration tests mostly wait on workers and emulators.
 test: $(STAMP) lint typecheck prometheus chromium
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -25,7 +25,7 @@
    nothing. We check the assignment before aiokafka does; one it cannot decode fails this
    join attempt and asks for another, which is what a SyncGroup error does.
 
-4. ``Stream.take_events`` acks a batch whose processing was cancelled: stream/faust_batch_acks.py.
+4., 5. Events acked before they were processed: stream/faust_batch_acks.py.
 """
 
 from __future__ import annotations
