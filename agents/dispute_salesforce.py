@@ -110,7 +110,7 @@ class SalesforceDisputeSink(BatchSink[Dispute]):
 
     def attach(self) -> None:
         super().attach()
-        self.ctx.app.timer(GAUGE_SECONDS, name="disputes_due_soon")(self.measure_due)
+        self.ctx.app.timer(GAUGE_SECONDS, name="disputes_due_soon")(self.as_flow(self.measure_due))
 
     async def measure_due(self) -> None:
         today = datetime.now(UTC).date()

@@ -68,7 +68,7 @@ class SubscriptionScheduler(StreamProcessor[SalesforceChange]):
 
     def attach(self) -> None:
         super().attach()
-        self.ctx.app.timer(self.tick_seconds, name="subscription_tick")(self.tick)
+        self.ctx.app.timer(self.tick_seconds, name="subscription_tick")(self.as_flow(self.tick))
 
     # -- changes -------------------------------------------------------------------------
     def fields_of(self, record_id: str) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bench import worker_cpu, worker_drain, worker_latency, worker_memory
+from bench import worker_cpu, worker_drain, worker_latency, worker_memory, worker_risk_cost
 from bench.result import BenchResult
 
 Runner = Callable[[int, int], Awaitable[BenchResult]]
@@ -75,4 +75,9 @@ RUNNERS: tuple[tuple[str, int, Runner], ...] = (
     (worker_drain.NAME, worker_drain.DEFAULT_RECORDS, worker_drain.run_worker_drain),
     (worker_latency.NAME, worker_latency.DEFAULT_RECORDS, _latency),
     (worker_memory.NAME, worker_memory.DEFAULT_RECORDS, _memory),
+    (
+        worker_risk_cost.NAME,
+        worker_risk_cost.DEFAULT_RECORDS,
+        worker_risk_cost.run_worker_risk_cost,
+    ),
 )

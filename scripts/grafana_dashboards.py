@@ -206,6 +206,16 @@ def connector_panels(system: str) -> list[Panel]:
             "ops",
             width=8,
         ),
+        Panel(
+            "Metered API calls by flow",
+            [
+                (
+                    f"sum by (flow) ({rate('paystream_flow_api_calls_total', on)})",
+                    "{{flow}}",
+                )
+            ],
+            "reqps",
+        ),
     ]
 
 

@@ -15,6 +15,7 @@ from prometheus_client import (
 )
 
 from connectors.base.observer import set_observer
+from stream.running_flow import running_flow
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -59,6 +60,13 @@ EXTERNAL_CALLS = Counter(
     "paystream_external_calls_total",
     "Calls to external APIs by outcome.",
     ["system", "endpoint", "outcome"],
+    registry=REGISTRY,
+)
+FLOW_API_CALLS = Counter(
+    "paystream_flow_api_calls_total",
+    "API calls each flow made that the remote system meters (Salesforce: REST calls, not "
+    "token requests or Pub/Sub); flow 'worker' is what no flow made (budget, probes).",
+    ["system", "flow"],
     registry=REGISTRY,
 )
 EXTERNAL_CALL_SECONDS = Histogram(
@@ -171,11 +179,19 @@ def render() -> bytes:
     return generate_latest(REGISTRY)
 
 
+def metered_call(endpoint: str) -> bool:
+    """Whether the remote system counts this call against its API limits: a token request
+    (``oauth2.token``, PayTrace's ``/oauth/token``) or a Pub/Sub stream is not a REST call."""
+    return not endpoint.startswith("pubsub.") and not endpoint.endswith("token")
+
+
 class PrometheusObserver:
     """The connectors' reports (connectors/base/observer.py) as the metrics above."""
 
     def call(self, system: str, endpoint: str, outcome: str, seconds: float | None) -> None:
         EXTERNAL_CALLS.labels(system, endpoint, outcome).inc()
+        if metered_call(endpoint):
+            FLOW_API_CALLS.labels(system, running_flow()).inc()
         if seconds is not None:
             EXTERNAL_CALL_SECONDS.labels(system, endpoint).observe(seconds)
 

@@ -20,7 +20,7 @@ from stream.runtime import flow_metrics
 from stream.runtime.base import Flow
 from stream.settings import KafkaSettings, WorkerSettings
 from stream.topic_names import TOPICS, topic_name
-from stream.topology import FLOWS, REPLAY_SINKS
+from stream.topology import REPLAY_SINKS, flows_for
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def build(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> Pipel
             partitions=kafka.partitions,
         )
     flows: list[Flow] = []
-    for spec in FLOWS:
+    for spec in flows_for(worker):  # PAYSTREAM_RISK_SCORING=false leaves the risk flows out
         flow = spec.cls(ctx, spec)
         if not flow.enabled():
             continue

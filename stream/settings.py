@@ -101,3 +101,6 @@ class WorkerSettings(FileBackedSettings):
     # have lag, this long is stopped with a non-zero exit for its supervisor to restart
     # (stream/health.py). 0: only /health reports it.
     liveness_timeout_seconds: float = Field(default=120.0, ge=0)
+    # Streaming risk scoring (agents/risk_scorer.py, agents/risk_actions.py): off, the worker
+    # runs without the risk keyer, scorer and action sink (stream/topology.py's RISK_FLOWS).
+    risk_scoring: bool = True

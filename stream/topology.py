@@ -37,7 +37,16 @@ from stream.topic_names import (
 )
 from stream.topics import TopicSpec, faust_internal_topics
 
-__all__ = ["FLOWS", "POSITION_TOPICS", "TABLES", "TOPICS", "WATERMARK_TOPIC", "topic_name"]
+__all__ = [
+    "FLOWS",
+    "POSITION_TOPICS",
+    "RISK_FLOWS",
+    "TABLES",
+    "TOPICS",
+    "WATERMARK_TOPIC",
+    "flows_for",
+    "topic_name",
+]
 
 FLOWS: tuple[FlowSpec, ...] = (
     FlowSpec(
@@ -182,6 +191,20 @@ FLOWS: tuple[FlowSpec, ...] = (
         writes=("metric paystream_dead_letters_total",),
     ),
 )
+
+
+# The flows `PAYSTREAM_RISK_SCORING=false` leaves out of a worker (nothing else reads what
+# they write). Their topics and the risk-state changelog are still created, so turning scoring
+# on later needs nothing but the setting.
+RISK_FLOWS = ("risk_keyer", "payment_risk_scorer", "risk_action_sink")
+
+
+def flows_for(worker: WorkerSettings) -> tuple[FlowSpec, ...]:
+    """The entries a worker with these settings runs: ``stream.pipeline.build`` attaches these
+    and only these."""
+    if worker.risk_scoring:
+        return FLOWS
+    return tuple(flow for flow in FLOWS if flow.name not in RISK_FLOWS)
 
 
 def flow_named(cls: type) -> str:

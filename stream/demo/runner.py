@@ -29,6 +29,7 @@ from connectors.sagepro.settings import SageProSettings
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.settings import SalesforceSettings
 from stream.broker import EmbeddedBroker
+from stream.demo.api_calls import calls_by_flow, scrape
 from stream.demo.collection import (
     CollectionPlan,
     CollectionResult,
@@ -165,6 +166,7 @@ class Demo:
                 # for them, so the call count below includes the risk flows' calls.
                 risk = await risk_report(http, self.mapping, injected)
                 used = (await http.get("/_emulator/usage")).json()["used"] - baseline
+                by_flow = calls_by_flow(await scrape(w.metrics_url for w in self.workers))
                 settlement = await settle_and_reconcile(paytrace, sage, http, self.mapping)
                 progress.update(settling, completed=settlement.reconciled)
                 # Disputes last: they change the payments' statuses checked above.
@@ -218,6 +220,7 @@ class Demo:
             **subscriptions.summary(),
             "salesforce_api_calls": used,
             "salesforce_api_calls_per_1000_payments": round(used * 1000 / max(payments, 1), 1),
+            "salesforce_api_calls_by_flow": by_flow,
             "events_per_second": round(plan.events / max(converged - drive_started, 1e-9), 1),
             "seconds": round(time.monotonic() - started, 1),
             "workers": self.worker_count,
@@ -295,8 +298,11 @@ def _table(summary: dict[str, Any]) -> Table:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key, value in summary.items():
-        if key not in ("transaction_kinds", "missing_sample"):
+        if key not in ("transaction_kinds", "missing_sample", "salesforce_api_calls_by_flow"):
             table.add_row(key, str(value))
+    for flow, calls in summary["salesforce_api_calls_by_flow"].items():
+        if calls:
+            table.add_row(f"  Salesforce calls by {flow}", str(calls))
     for kind, count in summary["transaction_kinds"].items():
         table.add_row(f"  PayTrace {kind}", str(count))
     for gap, keys in summary["missing_sample"].items():

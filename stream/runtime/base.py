@@ -3,12 +3,15 @@ place a record's failure becomes its outcome."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from faust.types import TableT
 
+from stream import running_flow
 from stream.context import PipelineContext
 from stream.mapping_version import version_header
 from stream.runtime import flow_metrics
@@ -18,6 +21,8 @@ from stream.runtime.records import Incoming
 from stream.runtime.spec import FlowSpec
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class StopWorker(Exception):
@@ -59,6 +64,17 @@ class Flow(ABC):
     def enabled(self) -> bool:
         """False when the mapping leaves this flow nothing to do (it is then not attached)."""
         return True
+
+    def as_flow(self, run: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+        """``run`` (an agent or timer body) with this flow named as the one running: its
+        external calls are counted under this flow's name."""
+
+        @functools.wraps(run)
+        async def running(*args: P.args, **kwargs: P.kwargs) -> T:
+            running_flow.enter(self.name)
+            return await run(*args, **kwargs)
+
+        return running
 
     @abstractmethod
     def attach(self) -> None:

@@ -34,7 +34,7 @@ class ConsumingFlow(Flow, Generic[M]):
 
     def attach(self) -> None:
         topic = self.ctx.topic(self.spec.reads[0])
-        self.ctx.app.agent(topic, name=self.name)(self._run)
+        self.ctx.app.agent(topic, name=self.name)(self.as_flow(self._run))
 
     async def _run(self, stream: faust.StreamT[Any]) -> None:
         # take_events is faust-streaming's, missing from its StreamT stub.

@@ -158,7 +158,9 @@ class PolledSource(Source, Generic[P]):
 
     def attach(self) -> None:
         # on_leader: one worker of the group polls; another takes over if it leaves.
-        self.ctx.app.timer(self.interval_seconds, on_leader=True, name=self.name)(self.tick)
+        self.ctx.app.timer(self.interval_seconds, on_leader=True, name=self.name)(
+            self.as_flow(self.tick)
+        )
 
     async def position(self) -> P | None:
         """Ours while we kept polling; read back when another worker may have led meanwhile
