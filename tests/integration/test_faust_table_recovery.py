@@ -69,7 +69,8 @@ EMBEDDED_LISTS_STALE_ABORTS = pytest.mark.xfail(
 # one at the partition's committed offset, produced while it recovers its table: the stopped
 # worker's last commit was right (traced), the successor's first processed offset is one past
 # it. Faust then commits past the skipped record (read in its code: the head check of
-# Consumer._new_offset tolerates one missing offset, as a transaction marker would be). Not strict: it passes when the race is not hit.
+# Consumer._new_offset tolerates one missing offset, as a transaction marker would be).
+# Not strict: it passes when the race is not hit.
 RESTART_SKIPS_THE_FIRST_NEW_RECORD = pytest.mark.xfail(
     strict=False,
     reason="under load the restarted worker may skip the record at the committed offset that "
