@@ -4,8 +4,12 @@
    (faust-streaming issue #596), in both of its exits (``on_recovery_completed`` after reading
    changelogs, ``_resume_streams`` when there is nothing to read): records fetched in between
    are dropped when flow control resumes, yet the fetch position has already moved past them,
-   so a restarted worker silently skips events. We keep Faust's own methods and only swap the
-   order of those two calls: the resume is held back until the seek has happened.
+   so a restarted worker silently skips events. Holding the resume until after the seek is not
+   enough: the fetcher runs during changelog recovery, and the ``flow_control.resume()`` that
+   follows the seek empties every stream's queue (``FlowControlEvent`` clears the queues it
+   manages), dropping what was fetched in between: the first record a successor fetched, the
+   one at the committed offset, was lost (traced 2026-11-29). We keep Faust's own methods and
+   hold the stream partitions' resume until they have returned.
 
 2. ``Consumer.getmany`` drops fetched records without moving the fetch position back: those of
    a partition paused while the batch is handed on (a rebalance starting, recovery pausing
@@ -53,23 +57,19 @@ def _seek_before_resume(
 ) -> Callable[..., Awaitable[None]]:
     async def on_recovery_completed(self: Recovery, generation_id: int = 0) -> None:
         consumer: Any = self.app.consumer
-        resume, seek = consumer.resume_partitions, consumer.perform_seek
+        resume = consumer.resume_partitions
         held: list[Any] = []
-
-        async def seek_then_resume(*args: Any, **kwargs: Any) -> Any:
-            result = await seek(*args, **kwargs)
-            while held:
-                resume(held.pop(0))
-            return result
-
         consumer.resume_partitions = held.append
-        consumer.perform_seek = seek_then_resume
         try:
             await original(self, generation_id)
         finally:
-            del consumer.resume_partitions, consumer.perform_seek  # back to the class methods
-            while held:  # no seek happened (nothing assigned, or a new rebalance)
-                resume(held.pop(0))
+            del consumer.resume_partitions  # back to the class method
+            # After the seek *and* after ``flow_control.resume()``, which empties every
+            # stream's queue: a record fetched before it would be dropped there, past.
+            # A newer rebalance pauses everything and resumes it in its own recovery.
+            if self.app.consumer_generation_id == generation_id:
+                while held:
+                    resume(held.pop(0))
 
     setattr(on_recovery_completed, _APPLIED_MARK, True)
     return on_recovery_completed

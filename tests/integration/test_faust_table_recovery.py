@@ -40,7 +40,7 @@ KEYS = [f"acct-{n}" for n in range(8)]
 FIRST, SECOND, AFTER_RESTART = 160, 80, 80  # events; multiples of len(KEYS)
 SESSION_TIMEOUT = 6  # seconds; lets real Kafka drop a SIGKILLed member quickly
 WAIT = 120.0  # generous on a loaded machine: recovery (~10 s under exactly_once), a stall rescue
-KNOWN_STUCK_WAIT = 40.0  # the cases marked xfail below wait this long for what never comes
+KNOWN_STUCK_WAIT = 40.0  # the case marked xfail below waits this long for what never comes
 STALL_CHECK_SECONDS = 3  # the watchdog's floor is two commit intervals (5.6 s)
 
 
@@ -62,19 +62,6 @@ EMBEDDED_LISTS_STALE_ABORTS = pytest.mark.xfail(
     strict=False,
     reason="noida-db 0.2.3 lists aborted transactions that ended before the fetch offset: a "
     "read_committed consumer then skips the committed records of the fencing successor",
-)
-
-# A known defect (docs/measured-quirks.md), narrowed on 2026-11-29: with the machine loaded
-# (two CPU burners beside it, 3 of 18 runs), the restarted worker skips exactly one record, the
-# one at the partition's committed offset, produced while it recovers its table: the stopped
-# worker's last commit was right (traced), the successor's first processed offset is one past
-# it. Faust then commits past the skipped record (read in its code: the head check of
-# Consumer._new_offset tolerates one missing offset, as a transaction marker would be).
-# Not strict: it passes when the race is not hit.
-RESTART_SKIPS_THE_FIRST_NEW_RECORD = pytest.mark.xfail(
-    strict=False,
-    reason="under load the restarted worker may skip the record at the committed offset that "
-    "arrived during its table recovery (cause not found yet)",
 )
 
 
@@ -276,7 +263,6 @@ def every_key_reached(view: OutputView, count: int) -> Callable[[], bool]:
             "at_least_once",
             signal.SIGTERM,
             id="at_least_once-sigterm",
-            marks=RESTART_SKIPS_THE_FIRST_NEW_RECORD,
         ),
         pytest.param("exactly_once", signal.SIGTERM, id="exactly_once-sigterm"),
         pytest.param(
@@ -302,9 +288,8 @@ async def test_counts_continue_exactly_after_a_worker_restart(
     committed, uncommitted = views
     per_key = len(KEYS)
     exactly_once = run.guarantee == "exactly_once"
-    known_stuck = (  # the cases marked xfail: no point waiting the full ceiling
-        exactly_once and stop_signal == signal.SIGKILL and broker_choice() == "embedded"
-    ) or (not exactly_once and stop_signal == signal.SIGTERM)
+    # The case marked xfail: no point waiting the full ceiling.
+    known_stuck = exactly_once and stop_signal == signal.SIGKILL and broker_choice() == "embedded"
     await produce(run.bootstrap, run.input_topic, FIRST, start=0)
     first = run.start_worker()
     await wait_for(

@@ -117,3 +117,46 @@ async def test_an_undecodable_assignment_fails_the_join_attempt_and_asks_for_ano
     assert await fixed(rebalance, object()) is None  # aiokafka's own failure passes through
     assert rebalance._coordinator.rejoins == 1
     assert getattr(sync, "_paystream_fix", False)
+
+
+class RecoveryConsumer:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def resume_partitions(self, tps: set[TP]) -> None:
+        self.calls.append(f"resume {sorted(tp.partition for tp in tps)}")
+
+    async def perform_seek(self) -> None:
+        self.calls.append("seek")
+
+
+async def _recover(generation_after: int) -> list[str]:
+    calls: list[str] = []
+    consumer = RecoveryConsumer(calls)
+    app = SimpleNamespace(consumer=consumer, consumer_generation_id=1)
+    recovery = SimpleNamespace(app=app)
+
+    async def faust_order(self: object, generation_id: int = 0) -> None:
+        """What Faust's on_recovery_completed does, in its order."""
+        consumer.resume_partitions({A, B})
+        await consumer.perform_seek()
+        calls.append("flow_control.resume: every stream queue emptied")
+        app.consumer_generation_id = generation_after
+
+    await faust_fixes._seek_before_resume(faust_order)(recovery, 1)
+    return calls
+
+
+async def test_stream_partitions_resume_after_the_seek_and_the_queues_emptied() -> None:
+    assert await _recover(generation_after=1) == [
+        "seek",
+        "flow_control.resume: every stream queue emptied",
+        "resume [0, 1]",
+    ]
+
+
+async def test_a_newer_rebalance_keeps_them_paused_for_its_own_recovery() -> None:
+    assert await _recover(generation_after=2) == [
+        "seek",
+        "flow_control.resume: every stream queue emptied",
+    ]
