@@ -9,12 +9,16 @@ from stream.kafka import faust_credentials
 from stream.settings import KafkaSettings, WorkerSettings
 
 
-def create_app(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> faust.App:
-    """A Faust app for ``bootstrap``; agents are attached by ``stream.pipeline.build``."""
+def create_app(
+    worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str, app_id: str | None = None
+) -> faust.App:
+    """A Faust app for ``bootstrap``; agents are attached by ``stream.pipeline.build``.
+    ``app_id`` (the consumer group) defaults to the worker's; a lane worker has its own
+    (``stream.topology.group_id``)."""
     faust_fixes.apply()
     fetch_long_poll.apply(kafka.idle_fetch_wait_seconds)
     app = faust.App(
-        worker.app_id,
+        app_id or worker.app_id,
         broker=f"kafka://{bootstrap}",
         broker_credentials=faust_credentials(kafka),
         processing_guarantee=worker.processing_guarantee,
@@ -37,6 +41,7 @@ def create_app(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> 
         datadir=str(worker.data_dir),
         autodiscover=False,
         stream_wait_empty=False,
+        stream_buffer_maxsize=worker.stream_buffer_maxsize,
     )
     # /health, and a worker that cannot consume stops for its supervisor to restart it.
     liveness = health.install(app, worker.liveness_timeout_seconds)

@@ -40,15 +40,27 @@ class System(StrEnum):
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    lanes: Annotated[
+        str | None,
+        typer.Option(
+            help="the lanes to run, comma-separated (default: PAYSTREAM_WORKER_LANES, or all); "
+            "a worker of some lanes is a consumer group of its own"
+        ),
+    ] = None,
+) -> None:
     """Run one pipeline worker (settings from PAYSTREAM_*, PAYSTREAM_SECRETS_DIR or
     PAYSTREAM_CONFIG)."""
+    import os
+
     from connectors.base.settings import SettingsProblem, require_all
     from connectors.paytrace.settings import PayTraceSettings
     from connectors.sagepro.settings import SageProSettings
     from connectors.salesforce.settings import SalesforceSettings
     from stream.settings import WorkerSettings
 
+    if lanes is not None:  # the option wins over the setting
+        os.environ["PAYSTREAM_WORKER_LANES"] = lanes
     try:
         # Before anything starts: every missing setting of every system in one line.
         built = require_all(
@@ -65,7 +77,7 @@ def worker() -> None:
     if refused:
         typer.echo(f"paystream: {'; '.join(refused)}", err=True)
         raise typer.Exit(2)
-    from stream.worker import run_worker
+    from stream.worker import run_worker  # it refuses an unknown lane (exit 2)
 
     raise typer.Exit(run_worker())
 

@@ -20,13 +20,14 @@ from stream.runtime import flow_metrics
 from stream.runtime.base import Flow
 from stream.settings import KafkaSettings, WorkerSettings
 from stream.topic_names import TOPICS, topic_name
-from stream.topology import REPLAY_SINKS, flows_for
+from stream.topology import REPLAY_SINKS, flows_for, group_id
 
 log = logging.getLogger(__name__)
 
 
 def build(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> PipelineContext:
-    app = create_app(worker, kafka, bootstrap)
+    # A worker of some lanes only is a consumer group of its own (stream/topology.py).
+    app = create_app(worker, kafka, bootstrap, app_id=group_id(worker))
     ctx = PipelineContext(
         app=app,
         worker=worker,
@@ -46,7 +47,8 @@ def build(worker: WorkerSettings, kafka: KafkaSettings, bootstrap: str) -> Pipel
             partitions=kafka.partitions,
         )
     flows: list[Flow] = []
-    for spec in flows_for(worker):  # PAYSTREAM_RISK_SCORING=false leaves the risk flows out
+    # Its lanes' flows; PAYSTREAM_RISK_SCORING=false leaves the risk flows out.
+    for spec in flows_for(worker):
         flow = spec.cls(ctx, spec)
         if not flow.enabled():
             continue

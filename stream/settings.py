@@ -8,10 +8,10 @@ Every value comes from the environment (``PAYSTREAM_*``), a secrets directory
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 # The base lives with the connectors (they import nothing from stream/); re-exported here.
 from connectors.base.settings import (
@@ -104,3 +104,22 @@ class WorkerSettings(FileBackedSettings):
     # Streaming risk scoring (agents/risk_scorer.py, agents/risk_actions.py): off, the worker
     # runs without the risk keyer, scorer and action sink (stream/topology.py's RISK_FLOWS).
     risk_scoring: bool = True
+    # Faust's per-agent buffer (stream_buffer_maxsize, its default). An agent this far behind
+    # pauses the partitions it reads for every agent of its worker, then the whole consumer:
+    # why a slow sink needs a lane of its own (README, "Lanes").
+    stream_buffer_maxsize: int = Field(default=4096, ge=1)
+    # The lanes of the topology this worker runs (PAYSTREAM_WORKER_LANES, comma-separated, or
+    # `paystream worker --lanes`): empty or "all" is every lane, one consumer group. A worker
+    # of some lanes only is a group of its own, `<app_id>-lane-<lanes>` (stream/topology.py),
+    # except the core lane alone, which keeps the app id.
+    worker_lanes: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("worker_lanes", mode="before")
+    @classmethod
+    def _split_lanes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            lanes = tuple(str(lane).strip() for lane in value if str(lane).strip())
+            return () if lanes == ("all",) else lanes
+        return value

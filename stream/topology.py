@@ -7,6 +7,12 @@ Rules that keep Faust's exactly_once honest here: every topic has the same parti
 keys are carried unchanged from topic to topic (the PayTrace transaction id), and every topic
 an agent writes is read by an agent of this app (Faust picks the transactional producer by the
 destination partition's group).
+
+Lanes: each entry runs in a lane ("core" unless it says otherwise). The Sage Pro sinks have
+one of their own, so a slow or failing Sage Pro slows only them: a worker started with
+``PAYSTREAM_WORKER_LANES=sagepro`` (``paystream worker --lanes sagepro``) is a consumer group
+of its own (``group_id``), with its own offsets, changelogs and leader, and a worker of the
+other lanes never waits for it. A worker runs every lane by default, in the plain app id.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from agents.salesforce_sink import SalesforcePaymentSink
 from agents.settlement_reconciler import SettlementReconciler
 from agents.settlement_source import SettlementPoller
 from agents.subscription_scheduler import SubscriptionScheduler
-from stream.runtime.spec import BudgetRole, FlowSpec
+from stream.runtime.spec import CORE_LANE, BudgetRole, FlowSpec
 from stream.settings import KafkaSettings, WorkerSettings
 from stream.topic_names import (
     CDC_POSITION_TOPIC,
@@ -39,12 +45,15 @@ from stream.topics import TopicSpec, faust_internal_topics
 
 __all__ = [
     "FLOWS",
+    "LANES",
     "POSITION_TOPICS",
     "RISK_FLOWS",
     "TABLES",
     "TOPICS",
     "WATERMARK_TOPIC",
     "flows_for",
+    "group_id",
+    "lanes_of",
     "topic_name",
 ]
 
@@ -80,6 +89,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         writes=("Sage Pro: /api/payments, /api/journalentries", "deadletter"),
         replay_sink="sagepro",
         dashboard="sagepro",
+        lane="sagepro",  # ~3 calls per payment: it must not hold back Salesforce
     ),
     FlowSpec(
         "salesforce_cdc_source",
@@ -157,6 +167,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         reads=("disputes",),
         writes=("Sage Pro: /api/payments, /api/creditmemos, /api/journalentries", "deadletter"),
         dashboard="sagepro",
+        lane="sagepro",
     ),
     FlowSpec(
         "risk_keyer",
@@ -199,12 +210,56 @@ FLOWS: tuple[FlowSpec, ...] = (
 RISK_FLOWS = ("risk_keyer", "payment_risk_scorer", "risk_action_sink")
 
 
+# Every lane, in the order the flows first name them (the core lane first).
+LANES: tuple[str, ...] = tuple(dict.fromkeys((CORE_LANE, *(flow.lane for flow in FLOWS))))
+
+
+class LaneError(ValueError):
+    """A worker's lanes cannot run: a lane no flow is in, or a lane set exactly_once refuses."""
+
+
+def lanes_of(worker: WorkerSettings) -> tuple[str, ...]:
+    """The lanes a worker runs, in ``LANES`` order; all of them unless it names some."""
+    unknown = [lane for lane in worker.worker_lanes if lane not in LANES]
+    if unknown:
+        raise LaneError(
+            f"PAYSTREAM_WORKER_LANES names unknown lane(s) {', '.join(unknown)}; "
+            f"the lanes are {', '.join(LANES)} (or all)"
+        )
+    chosen = set(worker.worker_lanes or LANES)
+    lanes = tuple(lane for lane in LANES if lane in chosen)
+    if worker.processing_guarantee == "exactly_once" and lanes != LANES:
+        # Faust sends a topic transactionally only if an agent of the same app reads it.
+        flows = [flow for flow in FLOWS if flow.lane in chosen]
+        read = {r for flow in flows for r in flow.reads}
+        unread = sorted({w for flow in flows for w in flow.writes if w in TOPICS} - read)
+        if unread:
+            raise LaneError(
+                f"lanes {', '.join(lanes)} write {', '.join(unread)} without reading it, which "
+                "exactly_once cannot do in a group of its own: run every lane or at_least_once"
+            )
+    return lanes
+
+
+def group_id(worker: WorkerSettings) -> str:
+    """The Faust app id, and so the consumer group, of a worker: the plain app id when it runs
+    every lane or the core lane alone (so splitting a deployment into lanes keeps the core's
+    offsets, tables and leader), ``<app_id>-lane-<lane>[-<lane>...]`` for any other set."""
+    lanes = lanes_of(worker)
+    if lanes in (LANES, (CORE_LANE,)):
+        return worker.app_id
+    return f"{worker.app_id}-lane-{'-'.join(lanes)}"
+
+
 def flows_for(worker: WorkerSettings) -> tuple[FlowSpec, ...]:
     """The entries a worker with these settings runs: ``stream.pipeline.build`` attaches these
-    and only these."""
-    if worker.risk_scoring:
-        return FLOWS
-    return tuple(flow for flow in FLOWS if flow.name not in RISK_FLOWS)
+    and only these (the flows of its lanes; without the risk flows when scoring is off)."""
+    lanes = lanes_of(worker)
+    return tuple(
+        flow
+        for flow in FLOWS
+        if flow.lane in lanes and (worker.risk_scoring or flow.name not in RISK_FLOWS)
+    )
 
 
 def flow_named(cls: type) -> str:
@@ -219,11 +274,15 @@ TABLES = tuple(table for flow in FLOWS for table in flow.tables)
 
 
 def topic_specs(kafka: KafkaSettings, worker: WorkerSettings) -> list[TopicSpec]:
-    """Every topic a worker needs, created up front with the configured partitions."""
+    """Every topic a worker needs, created up front with the configured partitions. The
+    changelogs are those of its lanes' tables (whether risk scoring is on or not), named by its
+    group; the leader-election topic too."""
     specs = [TopicSpec(topic_name(kafka, logical)) for logical in TOPICS]
     for position in POSITION_TOPICS:
         specs.append(TopicSpec(topic_name(kafka, position), compacted=True, partitions=1))
-    specs.extend(faust_internal_topics(worker.app_id, TABLES))
+    lanes = lanes_of(worker)
+    tables = [table for flow in FLOWS if flow.lane in lanes for table in flow.tables]
+    specs.extend(faust_internal_topics(group_id(worker), tables))
     return specs
 
 
@@ -237,7 +296,7 @@ def describe(kafka: KafkaSettings | None = None) -> str:
 
     lines = []
     for flow in FLOWS:
-        lines.append(f"[{flow.kind}] {flow.name}")
+        lines.append(f"[{flow.kind}] {flow.name} (lane {flow.lane})")
         lines.extend(f"    <- {show(r)}" for r in flow.reads)
         lines.extend(f"    -> {show(w)}" for w in flow.writes)
         lines.extend(f"    table {t}" for t in flow.tables)

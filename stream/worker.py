@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 import faust
 
@@ -13,7 +14,7 @@ from stream.metrics import install_connector_observer
 from stream.pipeline import build
 from stream.settings import KafkaSettings, WorkerSettings
 from stream.topics import ensure_topics
-from stream.topology import topic_specs
+from stream.topology import LaneError, group_id, lanes_of, topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,13 @@ class _Worker(faust.Worker):
 def run_worker(worker: WorkerSettings | None = None, kafka: KafkaSettings | None = None) -> int:
     worker = worker or WorkerSettings()
     kafka = kafka or KafkaSettings()
+    try:
+        lanes = lanes_of(worker)  # before anything starts
+    except LaneError as exc:
+        print(f"paystream: {exc}", file=sys.stderr)
+        return 2
     configure_logging(worker.log_level)
+    log.info("lanes %s, consumer group %s", ",".join(lanes), group_id(worker))
     install_connector_observer()  # the connectors' calls, retries and limits as metrics
     broker: EmbeddedBroker | None = None
     bootstrap = kafka.bootstrap

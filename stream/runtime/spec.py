@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+CORE_LANE = "core"  # where a flow runs unless its entry names a lane of its own
+
 
 class BudgetRole(StrEnum):
     """What a flow that spends Salesforce API calls does while the org's daily budget is
@@ -26,6 +28,9 @@ class FlowSpec:
     replay_sink: str | None = None  # the name `paystream replay payments --sink` uses
     dashboard: str | None = None  # the Grafana dashboard its panels go on (scripts/)
     salesforce_budget: BudgetRole | None = None  # None: it spends no Salesforce REST calls
+    # The lane it runs in: a worker runs every lane unless PAYSTREAM_WORKER_LANES picks some,
+    # and a worker of some lanes is a consumer group of its own (stream/topology.py).
+    lane: str = CORE_LANE
 
     @property
     def kind(self) -> str:

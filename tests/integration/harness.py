@@ -126,9 +126,14 @@ class Pipeline:
             for emulator in self.emulators.values():
                 await wait_for(lambda e=emulator: _answers(http, e.url), f"{emulator.system} up")
 
-    def start_worker(self) -> WorkerProcess:
+    def start_worker(self, env: dict[str, str] | None = None) -> WorkerProcess:
+        """A `paystream worker`; ``env`` adds or overrides settings for this one only."""
         index = len(self.workers)
-        env = {**self.env(), "PAYSTREAM_DATA_DIR": str(self.workdir / f"worker-{index}")}
+        env = {
+            **self.env(),
+            "PAYSTREAM_DATA_DIR": str(self.workdir / f"worker-{index}"),
+            **(env or {}),
+        }
         worker = WorkerProcess(env, self.workdir / f"worker-{index}.log").start()
         self.workers.append(worker)
         return worker
