@@ -80,9 +80,7 @@ class ChargeAgent(BatchSink[ChargeCommand]):
     def attach(self) -> None:
         super().attach()
         # On a timer, not on every write: one pass over this worker's ledger partitions.
-        self.ctx.app.timer(PENDING_GAUGE_SECONDS, name="charge_ledger_pending")(
-            self.measure_pending
-        )
+        self.every(PENDING_GAUGE_SECONDS, self.measure_pending, name="charge_ledger_pending")
 
     async def measure_pending(self) -> None:
         count, oldest = pending_summary(list(self.ledger.values()), datetime.now(UTC))

@@ -110,7 +110,7 @@ class SalesforceDisputeSink(BatchSink[Dispute]):
 
     def attach(self) -> None:
         super().attach()
-        self.ctx.app.timer(GAUGE_SECONDS, name="disputes_due_soon")(self.as_flow(self.measure_due))
+        self.every(GAUGE_SECONDS, self.measure_due, name="disputes_due_soon")
 
     async def measure_due(self) -> None:
         today = datetime.now(UTC).date()

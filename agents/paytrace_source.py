@@ -97,7 +97,7 @@ class PayTracePoller(PolledSource[Watermark]):
     def attach(self) -> None:
         super().attach()
         # Every worker: followers hold no watermark and leave the gauge alone.
-        self.ctx.app.timer(5.0, name="paytrace_watermark_lag")(self.as_flow(self._lag_tick))
+        self.every(5.0, self._lag_tick, name="paytrace_watermark_lag")
 
     async def _lag_tick(self) -> None:
         self.update_lag()

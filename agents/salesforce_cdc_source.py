@@ -97,7 +97,7 @@ class SalesforceCdcSource(Source):
     def attach(self) -> None:
         # Every worker runs the timer; only the leader keeps subscriptions. When leadership
         # moves, the new leader resumes from the stored replay ids.
-        self.ctx.app.timer(1.0, name=self.name)(self.as_flow(self._follow_leadership))
+        self.every(1.0, self._follow_leadership, name=self.name)
 
     async def _follow_leadership(self) -> None:
         self.ensure_running(self.ctx.app.is_leader())

@@ -68,7 +68,7 @@ class SubscriptionScheduler(StreamProcessor[SalesforceChange]):
 
     def attach(self) -> None:
         super().attach()
-        self.ctx.app.timer(self.tick_seconds, name="subscription_tick")(self.as_flow(self.tick))
+        self.every(self.tick_seconds, self.tick, name="subscription_tick")
 
     # -- changes -------------------------------------------------------------------------
     def fields_of(self, record_id: str) -> dict[str, Any] | None:

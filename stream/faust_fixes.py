@@ -52,7 +52,7 @@ _APPLIED_MARK = "_paystream_fix"
 _FETCHED = "_paystream_fetched"
 
 
-def _seek_before_resume(
+def _resume_after_recovery(
     original: Callable[..., Awaitable[None]],
 ) -> Callable[..., Awaitable[None]]:
     async def on_recovery_completed(self: Recovery, generation_id: int = 0) -> None:
@@ -172,7 +172,7 @@ def apply() -> None:
     for name in ("on_recovery_completed", "_resume_streams"):
         current = getattr(Recovery, name)
         if not getattr(current, _APPLIED_MARK, False):
-            setattr(Recovery, name, _seek_before_resume(current))
+            setattr(Recovery, name, _resume_after_recovery(current))
     for name, fix in _CONSUMER_FIXES.items():
         current = getattr(Consumer, name)
         if not getattr(current, _APPLIED_MARK, False):

@@ -76,6 +76,18 @@ class Flow(ABC):
 
         return running
 
+    def every(
+        self,
+        seconds: float,
+        run: Callable[[], Awaitable[None]],
+        *,
+        name: str,
+        on_leader: bool = False,
+    ) -> None:
+        """A timer of this flow: ``run`` every ``seconds``, its calls counted under this flow
+        (``on_leader``: on one worker of the group only)."""
+        self.ctx.app.timer(seconds, on_leader=on_leader, name=name)(self.as_flow(run))
+
     @abstractmethod
     def attach(self) -> None:
         """Wire this flow into the app (an agent on its topic, or a timer)."""

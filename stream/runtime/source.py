@@ -158,9 +158,7 @@ class PolledSource(Source, Generic[P]):
 
     def attach(self) -> None:
         # on_leader: one worker of the group polls; another takes over if it leaves.
-        self.ctx.app.timer(self.interval_seconds, on_leader=True, name=self.name)(
-            self.as_flow(self.tick)
-        )
+        self.every(self.interval_seconds, self.tick, name=self.name, on_leader=True)
 
     async def position(self) -> P | None:
         """Ours while we kept polling; read back when another worker may have led meanwhile

@@ -143,7 +143,7 @@ async def _recover(generation_after: int) -> list[str]:
         calls.append("flow_control.resume: every stream queue emptied")
         app.consumer_generation_id = generation_after
 
-    await faust_fixes._seek_before_resume(faust_order)(recovery, 1)
+    await faust_fixes._resume_after_recovery(faust_order)(recovery, 1)
     return calls
 
 

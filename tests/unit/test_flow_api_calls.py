@@ -55,6 +55,25 @@ async def test_a_call_is_counted_under_the_flow_running_it_and_its_tasks() -> No
     assert sample("salesforce", OUTSIDE_FLOWS) == outside + 1
 
 
+async def test_a_timer_of_a_flow_runs_as_that_flow() -> None:
+    ctx = context()
+    registered: list[tuple[float, dict[str, Any], Any]] = []
+    ctx.app.timer = lambda seconds, **options: lambda fn: registered.append((seconds, options, fn))
+    flow: StreamProcessor[Any] = StreamProcessor(
+        ctx, FlowSpec("ticking_flow", StreamProcessor, (), ())
+    )
+    seen: list[str] = []
+
+    async def tick() -> None:
+        seen.append(running_flow())
+
+    flow.every(5.0, tick, name="tick", on_leader=True)
+    [(seconds, options, body)] = registered
+    assert (seconds, options) == (5.0, {"on_leader": True, "name": "tick"})
+    await asyncio.create_task(body())
+    assert seen == ["ticking_flow"]
+
+
 def page(*samples: tuple[str, str, float]) -> str:
     lines = [
         f'paystream_flow_api_calls_total{{system="{system}",flow="{flow}"}} {value}'
