@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -30,6 +30,8 @@ from stream.topology import FLOWS, REPLAY_SINKS
 
 USER, PASSWORD = "bench", "bench-password"
 
+M = TypeVar("M", bound=BaseModel)
+
 
 class _App:
     """What the poller asks of a Faust app outside a worker: nothing it would run."""
@@ -38,11 +40,17 @@ class _App:
         return lambda fn: fn
 
 
-class _Positions:
+class MemoryPositions:
+    """Stands in for CompactedPosition: values as the compacted topic would hold them (the
+    unit tests of the sources use it too)."""
+
     def __init__(self) -> None:
         self.values: dict[str, bytes] = {}
+        self.reads = 0
+        self.closed = False
 
-    async def get(self, key: str, model: type[BaseModel]) -> Any:
+    async def get(self, key: str, model: type[M]) -> M | None:
+        self.reads += 1
         raw = self.values.get(key)
         return model.model_validate_json(raw) if raw is not None else None
 
@@ -53,7 +61,7 @@ class _Positions:
         return None
 
     async def aclose(self) -> None:
-        return None
+        self.closed = True
 
 
 @dataclass
@@ -100,7 +108,7 @@ class Harness:
         ctx.topics["deadletter"] = None  # type: ignore[assignment]  # a source never writes it
         spec = next(s for s in FLOWS if s.cls is PayTracePoller)
         poller: PayTracePoller = spec.cls(ctx, spec)
-        poller.positions = _Positions()  # type: ignore[assignment]
+        poller.positions = MemoryPositions()  # type: ignore[assignment]
         poller.clock = lambda: clock.mono
         poller.wallclock = lambda: clock.now
 

@@ -77,15 +77,24 @@ class Emulator:
                 self.proc.wait()
 
 
-async def wait_for(
-    check: Callable[[], Awaitable[bool]], what: str, within: float, every: float = 0.25
-) -> None:
+async def poll_until(
+    check: Callable[[], Awaitable[bool]], within: float, every: float = 0.25
+) -> bool:
+    """Whether ``check`` came true within ``within`` seconds, asked every ``every`` seconds
+    (the integration tests' ``wait_for`` polls with it too)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await check():
-            return
+            return True
         await asyncio.sleep(every)
-    raise TimeoutError(f"benchmark gave up after {within:.0f}s waiting for: {what}")
+    return False
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], what: str, within: float, every: float = 0.25
+) -> None:
+    if not await poll_until(check, within, every):
+        raise TimeoutError(f"benchmark gave up after {within:.0f}s waiting for: {what}")
 
 
 class Rig:

@@ -3,12 +3,10 @@ all on the session's real broker. Each pipeline gets its own app id and topic pr
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bench.worker_rig import poll_until
 from connectors.paytrace.client import PayTraceClient
 from connectors.sagepro.client import SageProRestClient
 from connectors.salesforce.client import SalesforceClient
@@ -197,12 +196,8 @@ async def _answers(http: httpx.AsyncClient, url: str) -> bool:
 async def wait_for(
     check: Callable[[], Awaitable[bool]], what: str, timeout: float = 60.0, every: float = 0.25
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
+    if not await poll_until(check, timeout, every):
+        raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
 
 
 def env_has_docker() -> bool:
