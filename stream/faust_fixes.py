@@ -30,6 +30,9 @@
    join attempt and asks for another, which is what a SyncGroup error does.
 
 4., 5. Events acked before they were processed: stream/faust_batch_acks.py.
+
+6. A commit past a record handed to a stream and never acknowledged: stream/faust_commit_guard.py
+   (it learns what was handed on from fix 2's ``getmany``).
 """
 
 from __future__ import annotations
@@ -45,10 +48,10 @@ from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from stream import faust_batch_acks
+from stream import faust_batch_acks, faust_commit_guard
 
 log = logging.getLogger(__name__)
-_APPLIED_MARK = "_paystream_fix"
+_APPLIED_MARK = faust_commit_guard.APPLIED_MARK
 _FETCHED = "_paystream_fetched"
 
 
@@ -108,10 +111,12 @@ def _refetch_what_was_dropped(
         consumer: Any = self
         generation = consumer.app.consumer_generation_id
         handed: dict[TP, set[int]] = {}
+        remember = faust_commit_guard.remembering(self)
         setattr(self, _FETCHED, {})
         try:
             async for tp, message in original(self, timeout):
                 handed.setdefault(tp, set()).add(message.offset)
+                remember(tp, message.offset)  # before any stream can see it
                 yield tp, message
         finally:
             fetched = getattr(self, _FETCHED, {})
@@ -164,6 +169,7 @@ def _rejoin_on_undecodable_assignment(
 _CONSUMER_FIXES: dict[str, Callable[[Any], Any]] = {
     "_wait_next_records": _remember_fetched,
     "getmany": _refetch_what_was_dropped,
+    "_new_offset": faust_commit_guard.guard_new_offset,
 }
 
 

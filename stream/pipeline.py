@@ -72,6 +72,10 @@ def _close_on_stop(ctx: PipelineContext, flows: list[Flow]) -> None:
         """Closes flows' clients and producers, then the shared connector clients."""
 
         async def on_stop(self) -> None:
+            # Faust stops services added to the app before its agents: an agent still writing
+            # would find its clients closed under it. Stopped first, an agent mid-batch is
+            # cancelled and its records stay uncommitted (runtime/consuming.py).
+            await ctx.app.agents.stop()
             for flow in flows:
                 await flow.aclose()
             for close in ctx.closers:

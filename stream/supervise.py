@@ -58,17 +58,18 @@ class WorkerProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM (Faust stops cleanly, committing what it processed), SIGKILL if stuck."""
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM (Faust stops cleanly, committing what it processed), SIGKILL if stuck: the
+        exit code (negative: the signal that ended it), None if it was not running."""
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
-            return
+            return None
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout)
+            return proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            return proc.wait()
 
     def kill(self) -> None:
         """SIGKILL: a crash, with no chance to commit anything."""

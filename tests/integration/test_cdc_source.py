@@ -122,7 +122,10 @@ async def test_subscriber_restarted_mid_stream_loses_and_repeats_nothing(
         opportunities_paid = [await paid(pipeline, "Opportunity", r) for r in closed]
         return all(opportunities_paid) and all([await paid(pipeline, "Order", r) for r in orders])
 
-    await wait_for(all_paid, "every closed deal and new order Paid", 120)
+    try:
+        await wait_for(all_paid, "every closed deal and new order Paid", 120)
+    except AssertionError as exc:  # say where each unpaid record stopped
+        raise AssertionError(f"{exc}\n{await _where_unpaid(pipeline, closed, orders)}") from None
     await wait_for(cdc_caught_up, "our write-backs' change events on the CDC topic", 120)
     await asyncio.sleep(3)  # room for a late duplicate, were there one
 
@@ -146,6 +149,28 @@ async def test_subscriber_restarted_mid_stream_loses_and_repeats_nothing(
     for record in closed + orders:
         assert len(await paytrace_sales(pipeline, record)) == 1, record
     assert not await pipeline.dead_letters()
+
+
+async def _where_unpaid(pipeline: Pipeline, closed: list[str], orders: list[str]) -> str:
+    """For a failure: per unpaid record, its commands and sales; dead letters; the workers'
+    warnings."""
+    commands = Counter(await command_keys(pipeline))
+    lines = []
+    for obj, records in (("Opportunity", closed), ("Order", orders)):
+        for record in records:
+            if not await paid(pipeline, obj, record):
+                keys = {k: n for k, n in commands.items() if record in k}
+                sales = len(await paytrace_sales(pipeline, record))
+                lines.append(f"unpaid {obj} {record}: commands {keys}, PayTrace sales {sales}")
+    lines += [f"dead letter: {str(d)[:400]}" for d in await pipeline.dead_letters()]
+    for worker in pipeline.workers:
+        warnings = [
+            line
+            for line in worker.log_path.read_text(errors="replace").splitlines()
+            if "[WARNING]" in line or "[ERROR]" in line or "[CRITICAL]" in line
+        ]
+        lines += [f"{worker.log_path.name}: {line[:300]}" for line in warnings[-15:]]
+    return "\n".join(lines)
 
 
 async def _published_at_least(pipeline: Pipeline, count: int) -> bool:

@@ -1,0 +1,94 @@
+"""Fix 6 for faust-streaming 0.15.3: a commit past a record no stream acknowledged.
+
+``Consumer._new_offset`` commits the run of acknowledged offsets at the head of its acked list,
+and lets that head be one past the committed offset: after a seek, the offset at the commit
+position may be a transaction marker, which is never delivered. But it may as well be a record
+that was handed to a stream and lost on the way (fixes 1 and 2 in stream/faust_fixes.py closed
+two such ways); Faust then commits past it and the record is never processed, silently.
+
+We remember, per partition, the offsets ``getmany`` handed on (records, so never markers) until
+they are committed. When the record at the committed offset is one of them and was not
+acknowledged, nothing is committed past it: the partition waits there, which the stall watchdog
+(stream/stall_watchdog.py) sees and answers by reading it again. A wait, not a loss.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from faust.types import TP
+
+log = logging.getLogger(__name__)
+APPLIED_MARK = "_paystream_fix"
+_HANDED = "_paystream_handed_offsets"
+_WARNED = "_paystream_commit_guard_warned"
+
+
+def handed_offsets(consumer: Any) -> dict[TP, set[int]]:
+    """Per partition, the offsets handed to the streams and not yet committed."""
+    handed: dict[TP, set[int]] | None = getattr(consumer, _HANDED, None)
+    if handed is None:
+        handed = {}
+        setattr(consumer, _HANDED, handed)
+    return handed
+
+
+def remembering(consumer: Any) -> Callable[[TP, int], None]:
+    """What ``getmany`` calls with each record it hands on. Only partitions whose records are
+    acked count (never changelogs: read, not committed, they would only grow)."""
+    known = handed_offsets(consumer)
+    acks_enabled_for = consumer.app.topics.acks_enabled_for
+
+    def remember(tp: TP, offset: int) -> None:
+        if acks_enabled_for(tp.topic):
+            known.setdefault(tp, set()).add(offset)
+
+    return remember
+
+
+def lost_head(consumer: Any, tp: TP) -> int | None:
+    """The committed offset, when the record there was handed on and never acknowledged."""
+    committed: int | None = consumer._committed_offset.get(tp)
+    if committed is None:
+        return None
+    if committed in handed_offsets(consumer).get(tp, ()) and (
+        committed not in consumer._acked_index[tp]
+    ):
+        return committed
+    return None
+
+
+def _forget_committed(consumer: Any, tp: TP, committed: int) -> None:
+    offsets = handed_offsets(consumer).get(tp)
+    if offsets:
+        offsets.difference_update([o for o in offsets if o < committed])
+
+
+def guard_new_offset(original: Callable[[Any, TP], int | None]) -> Callable[[Any, TP], int | None]:
+    @functools.wraps(original)  # Faust's own one stays reachable as ``__wrapped__``
+    def _new_offset(self: Any, tp: TP) -> int | None:
+        if self._acked[tp]:
+            head = lost_head(self, tp)
+            if head is not None:
+                warned: set[tuple[TP, int]] = getattr(self, _WARNED, set())
+                setattr(self, _WARNED, warned)
+                if (tp, head) not in warned:  # once per record: commits are attempted often
+                    warned.add((tp, head))
+                    log.warning(
+                        "%s-%d: the record at offset %d was handed to a stream and never "
+                        "acknowledged; not committing past it",
+                        tp.topic,
+                        tp.partition,
+                        head,
+                    )
+                return None
+        new_offset = original(self, tp)
+        if new_offset is not None:
+            _forget_committed(self, tp, new_offset)
+        return new_offset
+
+    setattr(_new_offset, APPLIED_MARK, True)  # stream/faust_fixes.py applies it once
+    return _new_offset
