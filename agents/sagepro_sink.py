@@ -25,7 +25,15 @@ from stream.runtime.sink import BatchSink, Item
 from stream.to_sagepro import Posting, journal_entry, plan
 from stream.transform import InvalidRecord, to_payment
 
-INVOICE_CACHE_SIZE = 10_000
+CACHE_SIZE = 10_000  # invoices' customers, and customers known to exist
+
+
+def remember(cache: OrderedDict[str, str], key: str, value: str) -> None:
+    """Least recently stored out first: a bounded cache of what Sage Pro does not change."""
+    cache[key] = value
+    cache.move_to_end(key)
+    if len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)
 
 
 def original_id(payment: Payment) -> str | None:
@@ -44,6 +52,8 @@ class SageProPaymentSink(BatchSink[Payment]):
         self.chart = ChartOfAccounts(self.ctx.connectors.sagepro)
         self._unmatched_ready = False
         self._invoice_customers: OrderedDict[str, str] = OrderedDict()
+        # A customer, once there, stays: a returning customer's payment skips the look-up.
+        self._known_customers: OrderedDict[str, str] = OrderedDict()
 
     @property
     def sage(self) -> SageProBackend:
@@ -89,14 +99,15 @@ class SageProPaymentSink(BatchSink[Payment]):
         invoice = await self.sage.get_invoice(invoice_id)
         if invoice is None:
             return None  # not cached: the invoice may be created later
-        self._invoice_customers[invoice_id] = invoice.customer_id
-        if len(self._invoice_customers) > INVOICE_CACHE_SIZE:
-            self._invoice_customers.popitem(last=False)
+        remember(self._invoice_customers, invoice_id, invoice.customer_id)
         return invoice.customer_id
 
     async def customer_for(self, payment: Payment) -> str:
         vault_id = payment.references.erp_customer_id
+        if vault_id and vault_id in self._known_customers:
+            return vault_id
         if vault_id and await self.sage.get_customer(vault_id) is not None:
+            remember(self._known_customers, vault_id, vault_id)
             return vault_id
         fallback = self.ctx.mapping.sagepro.unmatched_customer_id
         if not self._unmatched_ready:

@@ -39,6 +39,7 @@ class FakeSage:
         self.posted: list[str] = []  # payment references, in the order posted
         self.down_for = 0  # this many calls fail as in an outage
         self.already_done: set[str] = set()  # references the client resolves as duplicates
+        self.customer_lookups = 0
 
     def _call(self) -> None:
         if self.down_for > 0:
@@ -55,6 +56,7 @@ class FakeSage:
 
     async def get_customer(self, customer_id: str) -> Customer | None:
         self._call()
+        self.customer_lookups += 1
         return self.customers.get(customer_id)
 
     async def create_customer(self, customer: Customer) -> Customer:
@@ -192,6 +194,17 @@ async def test_an_invoice_payment_posts_to_the_invoice_customer(
     await flow.handle([record(payment("101", references=References(erp_invoice_id="INV-1")))])
     assert sage.payments["101"].customer_id == "C-7"
     assert sage.payments["101"].invoice_id == "INV-1"
+
+
+async def test_a_returning_customer_is_looked_up_once(
+    sage: FakeSage, paytrace: FakePayTrace
+) -> None:
+    sage.customers["C-9"] = Customer(customer_id="C-9", name="Returning")
+    _, flow = build(sage, paytrace)
+    on_file = References(erp_customer_id="C-9")
+    await flow.handle([record(payment(str(n), references=on_file)) for n in range(101, 106)])
+    assert [sage.payments[str(n)].customer_id for n in range(101, 106)] == ["C-9"] * 5
+    assert sage.customer_lookups == 1  # Sage Pro keeps its customers: no look-up per payment
 
 
 @pytest.mark.parametrize("original", ["abc", "", "  ", "../x", "1" * 20, "12 34", "١٢٣"])
