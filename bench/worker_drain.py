@@ -65,6 +65,7 @@ class Drain:
     rates: dict[str, float] = field(default_factory=dict)
     calls_per_thousand: dict[str, float] = field(default_factory=dict)
     cpu_us_per_payment: float = 0.0
+    log_counts: dict[str, int] = field(default_factory=dict)
 
 
 async def drain(run: Run, values: list[bytes], workers: int) -> Drain:
@@ -103,6 +104,7 @@ async def drain(run: Run, values: list[bytes], workers: int) -> Drain:
         result.rates[system] = seen.rate(records)
         result.seconds_to_first[system] = seen.first[0] - started if seen.first else -1
     result.cpu_us_per_payment = (cpu - (cpu_start or cpu)) * 1e6 / records
+    result.log_counts = run.log_counts()
     return result
 
 
@@ -158,5 +160,9 @@ async def run_worker_drain(records: int = DEFAULT_RECORDS, repeats: int = 3) -> 
         notes={
             "seconds_to_first_write_2_workers": [d.seconds_to_first for d in two],
             "seconds_to_first_write_1_worker": [d.seconds_to_first for d in one],
+            # Each should be 0: a partition the watchdog had to read again, a record the
+            # commit guard held back, a crash (bench/worker_rig.py's LOG_SIGNS).
+            "worker_logs_2_workers": [d.log_counts for d in two],
+            "worker_logs_1_worker": [d.log_counts for d in one],
         },
     )

@@ -41,6 +41,13 @@ LINGER_MS = 10
 BATCH_BYTES = 256 * 1024
 # Progress of every flow is read from the workers' own counters (stream/runtime/flow_metrics).
 DONE_COUNTERS = ("paystream_events_out", "paystream_events_failed", "paystream_events_ignored")
+# What a drain must not need or show (issue 15): the stall watchdog's seeks, the commit guard
+# holding a record back (fix 6), and crashes.
+LOG_SIGNS = {
+    "watchdog_seeks": "stalled at offset",
+    "never_acknowledged": "never acknowledged",
+    "tracebacks": "Traceback",
+}
 
 
 class Emulator:
@@ -276,13 +283,20 @@ class Run:
     def logs(self) -> str:
         return "\n".join(f"--- worker {i}\n{w.log_tail(30)}" for i, w in enumerate(self.workers))
 
+    def log_counts(self) -> dict[str, int]:
+        """How often each of ``LOG_SIGNS`` appears in the workers' logs, summed over workers."""
+        paths = [w.log_path for w in self.workers if w.log_path.exists()]
+        texts = [path.read_text(errors="replace") for path in paths]
+        return {name: sum(t.count(sign) for t in texts) for name, sign in LOG_SIGNS.items()}
+
     async def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
         names = [spec.name for spec in self._specs()]
         with contextlib.suppress(Exception):  # best effort: the broker dir is per benchmark
             await delete_topics(self.kafka, self.rig.bootstrap, names)
-        shutil.rmtree(self.rig.workdir / self.name, ignore_errors=True)
+        if not os.environ.get("PAYSTREAM_BENCH_KEEP"):  # the worker logs, for a failed run
+            shutil.rmtree(self.rig.workdir / self.name, ignore_errors=True)
 
     async def __aenter__(self) -> Run:
         await self.create_topics()

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import faust
 
-from stream import faust_fixes, fetch_long_poll, group_offsets, health, stall_watchdog
+from stream import (
+    faust_consumer_thread,
+    faust_fixes,
+    fetch_long_poll,
+    group_offsets,
+    health,
+    stall_watchdog,
+)
 from stream.kafka import faust_credentials
 from stream.settings import KafkaSettings, WorkerSettings
 
@@ -42,6 +49,10 @@ def create_app(
         autodiscover=False,
         stream_wait_empty=False,
         stream_buffer_maxsize=worker.stream_buffer_maxsize,
+        # Faust's default (None) hands on everything fetched in one batch, and noida-db answers
+        # a fetch with a partition's whole backlog: other partitions waited for all of it
+        # (fix 8 in stream/faust_consumer_thread.py).
+        broker_max_poll_records=faust_consumer_thread.MAX_POLL_RECORDS,
     )
     # /health, and a worker that cannot consume stops for its supervisor to restart it.
     liveness = health.install(app, worker.liveness_timeout_seconds)

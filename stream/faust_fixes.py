@@ -33,6 +33,9 @@
 
 6. A commit past a record handed to a stream and never acknowledged: stream/faust_commit_guard.py
    (it learns what was handed on from fix 2's ``getmany``).
+
+7., 8. Seeks made from the wrong thread (aiokafka's fetcher died with a ``KeyError``) and one
+   partition's backlog starving every other partition: stream/faust_consumer_thread.py.
 """
 
 from __future__ import annotations
@@ -48,11 +51,11 @@ from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from stream import faust_batch_acks, faust_commit_guard
+from stream import faust_batch_acks, faust_commit_guard, faust_consumer_thread
 
 log = logging.getLogger(__name__)
 _APPLIED_MARK = faust_commit_guard.APPLIED_MARK
-_FETCHED = "_paystream_fetched"
+_FETCHED = faust_consumer_thread.CURRENT_BATCH
 
 
 def _resume_after_recovery(
@@ -170,11 +173,13 @@ _CONSUMER_FIXES: dict[str, Callable[[Any], Any]] = {
     "_wait_next_records": _remember_fetched,
     "getmany": _refetch_what_was_dropped,
     "_new_offset": faust_commit_guard.guard_new_offset,
+    "_commit_offsets": faust_commit_guard.note_committing,
 }
 
 
 def apply() -> None:
     faust_batch_acks.apply()
+    faust_consumer_thread.apply()
     for name in ("on_recovery_completed", "_resume_streams"):
         current = getattr(Recovery, name)
         if not getattr(current, _APPLIED_MARK, False):

@@ -5,10 +5,11 @@ dropped while Faust's fetch position has already moved past it, and nothing seek
 the next rebalance, so the partition stalls with its committed offset just below the record.
 A partition counts as stalled when, twice in a row, the group's committed offset is below the
 partition's end and has not moved, and this worker holds no unacknowledged message *of that
-partition* (so nothing is in progress there whose commit is pending). Then it is sought back
-to the committed offset: Faust reads the record again. Replays are harmless: every sink is
-idempotent. The check is per partition: a sink holding a record of one partition through an
-outage must not keep another partition stuck.
+partition* (so nothing is in progress there whose commit is pending) and no fetched record of
+it waits to be handed on (a backlog's partitions take turns: stream/faust_consumer_thread.py).
+Then it is sought back to the committed offset: Faust reads the record again. Replays are
+harmless: every sink is idempotent. The check is per partition: a sink holding a record of one
+partition through an outage must not keep another partition stuck.
 
 It belongs to every app ``stream.app.create_app`` makes (the pipeline's and the table-recovery
 proof's alike), next to the Faust fixes in stream/faust_fixes.py. Each look is also reported to
@@ -26,7 +27,7 @@ import faust
 from aiokafka import TopicPartition
 from faust.types import TP
 
-from stream import metrics
+from stream import faust_commit_guard, faust_consumer_thread, metrics
 from stream.group_offsets import GroupOffsets
 from stream.health import Liveness
 
@@ -52,6 +53,19 @@ class StallWatchdog:
             held[TopicPartition(tp.topic, tp.partition)].append(message.offset)
         return held
 
+    def waiting(self) -> dict[TopicPartition, int]:
+        """Partitions with records fetched and not yet handed on, and the first such offset:
+        in a backlog they wait their turn (fix 8 in stream/faust_consumer_thread.py), and a
+        seek would only throw those records away and send the partition to the back."""
+        waiting = faust_consumer_thread.waiting_to_be_handed_on(self.app.consumer)
+        return {TopicPartition(tp.topic, tp.partition): o for tp, o in waiting.items()}
+
+    def committing(self) -> dict[TopicPartition, int]:
+        """Partitions in the commit under way, and their new offsets: Faust flushes the
+        producer before it commits, which took 17 s under load (stream/faust_commit_guard.py)."""
+        offsets = faust_commit_guard.committing(self.app.consumer)
+        return {TopicPartition(tp.topic, tp.partition): o for tp, o in offsets.items()}
+
     def assigned(self) -> list[TopicPartition]:
         """The stream partitions this worker reads (table changelogs are Faust's to recover)."""
         changelogs = set(self.app.tables.changelog_topics)
@@ -71,6 +85,8 @@ class StallWatchdog:
             return []
         positions = await self.offsets.positions(partitions)
         held = self.in_progress()
+        waiting = self.waiting()
+        committing = self.committing()
         stalled = []
         suspects: dict[TopicPartition, int] = {}
         # Under exactly_once the commit marker of the last transaction takes an offset that
@@ -85,10 +101,16 @@ class StallWatchdog:
             if tp in held:
                 self._report_busy(tp, committed, end, sorted(held[tp]))
                 continue
+            if tp in waiting:
+                self._report_waiting(tp, committed, end, waiting[tp])
+                continue
+            if committing.get(tp, committed) > committed:  # moving, once the commit is done
+                continue
             stalled.append(tp)
         self._suspects = suspects
         if self.liveness is not None:  # lag with nothing in progress: is it moving?
-            lagging = {tp: c for tp, c in suspects.items() if tp not in held}
+            busy = held.keys() | waiting.keys() | committing.keys()
+            lagging = {tp: c for tp, c in suspects.items() if tp not in busy}
             self.liveness.partitions(lagging, partitions)
         self._reported_busy = {(tp, c) for tp, c in self._reported_busy if suspects.get(tp) == c}
         for tp in stalled:
@@ -120,6 +142,22 @@ class StallWatchdog:
             )
         except (AttributeError, TypeError):  # another Faust version: the stall still counts
             return "consumer state unavailable"
+
+    def _report_waiting(self, tp: TopicPartition, committed: int, end: int, first: int) -> None:
+        # A turn that takes this long means a slow consumer (CPU, a sink holding its queue
+        # full), not a lost record: said once per offset, at info.
+        if (tp, committed) in self._reported_busy:
+            return
+        self._reported_busy.add((tp, committed))
+        log.info(
+            "partition %s-%d has not moved from offset %d (end %d); records from offset %d "
+            "are fetched and wait their turn to be handed on",
+            tp.topic,
+            tp.partition,
+            committed,
+            end,
+            first,
+        )
 
     def _report_busy(self, tp: TopicPartition, committed: int, end: int, held: list[int]) -> None:
         # Said once per stuck offset: an agent may legitimately hold a record through an
