@@ -13,56 +13,48 @@ a confirmed trigger with nothing to charge is recorded FAILED (and told to Sales
 Every path ends in an outcome the runtime settles by type; a retriable failure is attempted
 again by the runtime (held during an outage, dead-lettered after the retry budget), and the
 ledger makes each attempt resume where the last one stopped.
+
+Salesforce is called per batch, not per command: ``write`` reads the batch's records with one
+SOQL per object (``Id IN (...)``, their Accounts' vault ids included), charges the commands
+one at a time in order, then sends every write-back together: one sObject Collections update,
+and Tasks/Cases in one Collections create (agents/charge_outcomes.py ``Outbox``). A record's
+failure in those answers is its command's result alone.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from agents.charge_outcomes import (
     OUTCOME_LABEL,
+    Outbox,
+    Reads,
+    WriteBack,
+    charge_fields,
     ensure_erp_invoice,
+    ledger_entry,
+    pending_summary,
     sale_from_export,
     write_back,
 )
 from agents.charge_trigger import ChargeRefused, confirm_current, confirmed_rule
-from agents.subscription_charges import SUBSCRIPTION, charge_subscription
+from agents.subscription_charges import SUBSCRIPTION, charge_subscription, confirmed_key
 from connectors.base.errors import RecordError
 from connectors.paytrace.client import PayTraceClient
 from connectors.paytrace.models import TransactionResult
 from schemas.collection import ChargeCommand, LedgerEntry, LedgerState
 from stream import metrics
-from stream.pci import redact_text
-from stream.runtime.outcomes import Rejected
+from stream.runtime.dispositions import Do, dispose
+from stream.runtime.outcomes import DELIVERED, Failed, Rejected, Result
 from stream.runtime.sink import BatchSink, Item
 
 log = logging.getLogger(__name__)
 LOOKBACK = timedelta(days=2)
 CUSTOMER_NOT_FOUND = "30"  # PayTrace error key: the vault has no such customer
 PENDING_GAUGE_SECONDS = 5.0
-MAX_DETAIL_CHARS = 500
-
-
-def pending_summary(values: Iterable[str], now: datetime) -> tuple[int, float]:
-    """How many ledger entries are PENDING, and the age in seconds of the oldest."""
-    count, oldest = 0, 0.0
-    for raw in values:
-        if '"state":"PENDING"' not in raw:  # skip parsing the (many) final entries
-            continue
-        entry = LedgerEntry.model_validate_json(raw)
-        count += 1
-        oldest = max(oldest, (now - entry.updated_at).total_seconds())
-    return count, oldest
-
-
-def ledger_entry(key: str, state: LedgerState, detail: str = "", **fields: Any) -> LedgerEntry:
-    # Free text from PayTrace or Salesforce may echo a card number: never stored as is.
-    text = redact_text(detail)[:MAX_DETAIL_CHARS]
-    return LedgerEntry(key=key, state=state, detail=text, updated_at=datetime.now(UTC), **fields)
 
 
 class ChargeAgent(BatchSink[ChargeCommand]):
@@ -76,6 +68,9 @@ class ChargeAgent(BatchSink[ChargeCommand]):
         super().__init__(*args, **kwargs)
         self.ledger = self.table("charge-ledger")
         self._paytrace: PayTraceClient | None = None
+        self._outbox = Outbox()
+        self._reads = Reads()
+        self._position = 0  # the command being written, in its batch
 
     def attach(self) -> None:
         super().attach()
@@ -115,6 +110,92 @@ class ChargeAgent(BatchSink[ChargeCommand]):
         if key.encode() in self.ledger:
             del self.ledger[key.encode()]  # a tombstone on the changelog
         await self.ctx.app.producer.flush()
+
+    # -- a batch -------------------------------------------------------------------------
+    async def write(self, batch: list[Item[ChargeCommand]]) -> list[Result]:
+        results: list[Result] = [DELIVERED] * len(batch)
+        held: dict[bytes | None, BaseException] = {}
+        self._outbox = Outbox()
+        await self.prefetch(batch)
+        for position, item in enumerate(batch):
+            key = item.record.key
+            if key in held:  # a later command of a key waits for the earlier one it builds on
+                results[position] = Failed(held[key])
+                continue
+            obj = self.sobject(item.value)
+            if self._outbox.touches(obj, item.value.record_id, item.value.key):
+                await self.flush(results)  # its record changes first; then it is read again
+                self._reads.forget(obj, item.value.record_id)
+            self._position = position
+            try:
+                await self.write_one(item)
+            except Exception as exc:
+                results[position] = Failed(exc)
+                if dispose(exc).do is Do.RETRY:
+                    held[key] = exc
+        await self.flush(results)
+        self._reads.clear()
+        return results
+
+    async def flush(self, results: list[Result]) -> None:
+        """Send the waiting write-backs; a failed one is its commands' result."""
+        for position, error in (await self._outbox.flush(self.ctx.connectors.salesforce())).items():
+            results[position] = Failed(error)
+
+    def sobject(self, command: ChargeCommand) -> str:
+        subscriptions = command.object == SUBSCRIPTION
+        return self.ctx.mapping.subscriptions.object if subscriptions else command.object
+
+    def wanted(self, item: Item[ChargeCommand]) -> str | None:
+        """The object to read for this command, when it is well formed and not done."""
+        command = item.value
+        try:
+            if command.object == SUBSCRIPTION:
+                confirmed_key(command, item.record.key, self.ctx.mapping.subscriptions.object)
+            else:
+                confirmed_rule(command, item.record.key, self.ctx.mapping.collection)
+        except Rejected:
+            return None  # refused before any read, as before
+        entry = self.entry(command.key)
+        if entry is not None and entry.written_back:
+            return None
+        return self.sobject(command)
+
+    async def prefetch(self, batch: list[Item[ChargeCommand]]) -> None:
+        """One SOQL per object for the batch's records and their Accounts' fields."""
+        self._reads.clear()
+        salesforce, subscriptions = self.ctx.connectors.salesforce(), self.ctx.mapping.subscriptions
+        ids: dict[str, list[str]] = {}
+        for item in batch:
+            obj = self.wanted(item)
+            if obj is not None and item.value.record_id not in ids.setdefault(obj, []):
+                ids[obj].append(item.value.record_id)
+        collection = self.ctx.mapping.collection
+        for obj, wanted in ids.items():
+            if obj == subscriptions.object:  # the Account's owner: a dunning Task's assignee
+                fields = {"Id", *subscriptions.fields.model_dump().values()}, set[str]()
+                account = (subscriptions.fields.account, {"Id", "OwnerId"})
+            else:
+                fields = charge_fields(self.ctx, obj)
+                account = (collection.account_field, {"Id", "OwnerId", collection.vault_id_field})
+            await self._reads.select(salesforce, obj, wanted, fields, account)
+
+    async def read(self, obj: str, record_id: str) -> dict[str, Any] | None:
+        """The record as this batch read it, or (not read yet) as Salesforce holds it now."""
+        return await self._reads.read(self.ctx.connectors.salesforce(), obj, record_id)
+
+    async def enqueue(self, key: str, planned: WriteBack | None, entry: LedgerEntry) -> None:
+        """Hand a final entry's write-back to the batch's outbox (the entry is recorded
+        written back once it is in); with nothing to write, it is written back now."""
+        written = entry.model_copy(update={"written_back": True})
+
+        async def done() -> None:
+            await self.record(written)
+
+        if planned is None:
+            await done()
+        else:
+            self._outbox.add(key, planned, done, self._position)
 
     # -- one command ---------------------------------------------------------------------
     async def write_one(self, item: Item[ChargeCommand]) -> None:
@@ -186,7 +267,7 @@ class ChargeAgent(BatchSink[ChargeCommand]):
 
     async def current(self, command: ChargeCommand) -> dict[str, Any] | None:
         """The record as Salesforce holds it now (a bad id is the connector's RecordError)."""
-        return await self.ctx.connectors.salesforce().get(command.object, command.record_id)
+        return await self.read(command.object, command.record_id)
 
     def amount(self, command: ChargeCommand, record: dict[str, Any]) -> Decimal:
         field = self.ctx.mapping.collection.amount_fields.get(command.object) or ""
@@ -203,7 +284,7 @@ class ChargeAgent(BatchSink[ChargeCommand]):
         account_id = record.get(collection.account_field)
         if not account_id:
             return None
-        account = await self.ctx.connectors.salesforce().get("Account", str(account_id))
+        account = await self.read("Account", str(account_id))
         found = (account or {}).get(collection.vault_id_field)
         return str(found) if found else None
 
@@ -318,7 +399,6 @@ class ChargeAgent(BatchSink[ChargeCommand]):
                 entry.state.value,
                 entry.transaction_id or "",
             )
-        # A Salesforce/Sage Pro failure here is retried by the runtime: the final entry makes
-        # the next attempt resume at this write-back, never at the sale.
-        await write_back(self.ctx, command, entry, record)
-        await self.record(entry.model_copy(update={"written_back": True}))
+        # A Salesforce failure of this write-back is retried by the runtime: the final entry
+        # makes the next attempt resume at the write-back, never at the sale.
+        await self.enqueue(command.key, write_back(self.ctx, command, entry, record), entry)

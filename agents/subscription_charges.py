@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from agents.charge_outcomes import sale_from_export
+from agents.charge_outcomes import WriteBack, sale_from_export
 from agents.subscription_outcomes import write_back
 from connectors.base.errors import RecordError
 from connectors.paytrace.client import PayTraceClient
@@ -42,6 +42,8 @@ class ChargeAgent(Protocol):
     async def record(self, entry: LedgerEntry) -> None: ...
     async def forget(self, key: str) -> None: ...
     def paytrace(self) -> PayTraceClient: ...
+    async def read(self, obj: str, record_id: str) -> dict[str, Any] | None: ...
+    async def enqueue(self, key: str, planned: WriteBack | None, entry: LedgerEntry) -> None: ...
 
 
 log = logging.getLogger(__name__)
@@ -81,14 +83,13 @@ async def charge_subscription(agent: ChargeAgent, item: Item[ChargeCommand]) -> 
     m = agent.ctx.mapping.subscriptions
     period, attempt = confirmed_key(command, item.record.key, m.object)
     entry = agent.entry(command.key)
-    salesforce = agent.ctx.connectors.salesforce()
     if entry is not None and entry.final:
         if item.attempts == 0:  # a resend or replay: expected of a scheduler, counted apart
             billing_metrics.PERIODS.labels("duplicate").inc()
         if not entry.written_back:
-            await finish(agent, command, entry, await salesforce.get(m.object, command.record_id))
+            await finish(agent, command, entry, await agent.read(m.object, command.record_id))
         return
-    record = await salesforce.get(m.object, command.record_id)
+    record = await agent.read(m.object, command.record_id)
     if entry is not None:  # PENDING: an earlier attempt may have made the sale
         found = await existing_sale(agent, command, period)
         if found is not None:
@@ -216,17 +217,20 @@ async def concluded(
 async def finish(
     agent: ChargeAgent, command: ChargeCommand, entry: LedgerEntry, record: dict[str, Any] | None
 ) -> None:
-    """Record the final entry once, then tell Salesforce and count (resumable)."""
+    """Record the final entry once, then hand Salesforce's write-back to the batch and count
+    (resumable: the entry is recorded written back once the write is in)."""
     if agent.entry(command.key) != entry:
         await agent.record(entry)
         billing_metrics.count_outcome(entry)
         log.info(
             "%s: %s %s %s", agent.name, command.key, entry.state.value, entry.transaction_id or ""
         )
+    planned = None
     if record is not None:
         m = agent.ctx.mapping.subscriptions
         card = None
         if entry.state is not LedgerState.DONE and record.get(m.fields.vault_id):
             card = await card_summary(agent.paytrace(), str(record[m.fields.vault_id]))
-        await write_back(agent.ctx, command, entry, record, CLOCK.today(m.time_zone), card)
-    await agent.record(entry.model_copy(update={"written_back": True}))
+        today = CLOCK.today(m.time_zone)
+        planned = await write_back(agent.ctx, command, entry, record, today, card, agent.read)
+    await agent.enqueue(command.key, planned, entry)

@@ -3,7 +3,7 @@
 Authenticates with the client credentials or the JWT bearer flow, moves to the
 ``instance_url`` the token names, re-authenticates once on INVALID_SESSION_ID (base), tracks
 ``Sforce-Limit-Info`` and returns per-record results for sObject Collections so a caller can
-dead-letter the failures and keep the rest.
+dead-letter the failures and keep the rest (retrieve, update and create by id: collections.py).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import httpx
 import jwt
 
 from connectors.base.errors import ConnectorError
-from connectors.base.http import ApiClient
 from connectors.base.observer import observer
 from connectors.base.paths import path_segment
 from connectors.base.retry import RetryPolicy
+from connectors.salesforce.collections import COLLECTION_LIMIT, SObjectCollections
 from connectors.salesforce.errors import SYSTEM, error_from_response, record_error
 from connectors.salesforce.models import (
     ApiUsage,
@@ -36,7 +36,6 @@ from connectors.salesforce.models import (
 from connectors.salesforce.settings import SalesforceSettings
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-COLLECTION_LIMIT = 200
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 _DUPLICATE_ID = re.compile(r"record with id: ([a-zA-Z0-9]{15,18})")
 
@@ -53,7 +52,7 @@ def jwt_assertion(settings: SalesforceSettings, now: float | None = None) -> str
     return jwt.encode(claims, settings.private_key_pem(), algorithm="RS256")
 
 
-class SalesforceClient(ApiClient):
+class SalesforceClient(SObjectCollections):
     system = SYSTEM
 
     def __init__(

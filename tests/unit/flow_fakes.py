@@ -5,12 +5,17 @@ passes. The flow itself is the real class, built from its real topology entry.""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 from pydantic import BaseModel
 
+from connectors.base.errors import RecordError
+from connectors.salesforce import soql
+from connectors.salesforce.models import RecordResult
 from schemas.deadletter import DeadLetter
 from stream.context import PipelineContext
 from stream.mapping import Mapping, load_mapping
@@ -177,3 +182,103 @@ class FakeSage:
     async def create_invoice(self, invoice: Any) -> Any:
         self.invoices[invoice.invoice_id] = invoice
         return invoice
+
+
+class FakeCollections:
+    """sObject Collections over a fake Salesforce's own rows (``row``, ``apply``, ``make``),
+    answered as the real API answers: one element per record, in order, a record's failure
+    its own (``failing`` record ids fail with ``failing_code``). ``calls`` counts API calls."""
+
+    calls: Counter[str]
+    failing: set[str]
+    created: list[tuple[str, dict[str, Any]]]
+    failing_code: str = "ENTITY_IS_DELETED"
+
+    def field_names(self, obj: str) -> set[str]:
+        raise NotImplementedError
+
+    async def row(self, obj: str, record_id: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    async def apply(self, obj: str, record_id: str, fields: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def make(self, obj: str, fields: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    async def get(self, obj: str, record_id: str) -> dict[str, Any] | None:
+        self.calls["get"] += 1
+        return await self.row(obj, record_id)
+
+    async def query(self, text: str) -> list[dict[str, Any]]:
+        """``SELECT ... WHERE Id IN (...)`` (parent fields nested, as SOQL answers them) and
+        ``SELECT Subject ... WHERE Subject IN (...)``; nothing else is asked of it."""
+        self.calls["query"] += 1
+        parsed = soql.parse(text)
+        where = parsed.where
+        assert isinstance(where, soql.InList)
+        if where.field == "Subject":
+            return [
+                {"Subject": f["Subject"]}
+                for o, f in self.created
+                if o == parsed.sobject and f["Subject"] in where.values
+            ]
+        assert where.field == "Id"
+        unknown = [
+            f for f in parsed.fields if "." not in f and f not in self.field_names(parsed.sobject)
+        ]
+        if unknown:  # the org refuses the whole query, naming the first
+            raise RecordError(
+                f"No such column '{unknown[0]}'", system="salesforce", code="INVALID_FIELD"
+            )
+        rows = []
+        for record_id in where.values:
+            found = await self.row(parsed.sobject, str(record_id))
+            if found is None:
+                continue
+            row: dict[str, Any] = {"Id": record_id}  # every row has one, selected or not
+            for name in parsed.fields:
+                rel, _, field_name = name.partition(".")
+                if not field_name:
+                    row[name] = found.get(name, row.get(name))
+                    continue
+                lookup = rel.removesuffix("__r") + "__c" if rel.endswith("__r") else rel + "Id"
+                parent = await self.row("Account", found[lookup]) if found.get(lookup) else None
+                if parent is None:
+                    row[rel] = None
+                else:
+                    row.setdefault(rel, {"attributes": {"type": "Account"}})
+                    row[rel][field_name] = parent.get(field_name)
+            rows.append(row)
+        return rows
+
+    async def retrieve_collection(
+        self, obj: str, ids: Sequence[str], fields: Sequence[str]
+    ) -> list[dict[str, Any] | None]:
+        self.calls["retrieve"] += 1
+        assert len(ids) <= 200
+        found = [await self.row(obj, rid) for rid in ids]
+        return [{k: v for k, v in r.items() if k in fields} if r else None for r in found]
+
+    async def update_collection(
+        self, records: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> list[RecordResult]:
+        self.calls["update"] += 1
+        results = []
+        for obj, record_id, fields in records:
+            try:
+                if record_id in self.failing:
+                    raise RecordError("refused", system="salesforce", code=self.failing_code)
+                await self.apply(obj, record_id, fields)
+            except RecordError as exc:
+                error = {"statusCode": exc.code, "message": str(exc), "fields": []}
+                results.append(RecordResult.model_validate({"success": False, "errors": [error]}))
+            else:
+                results.append(RecordResult(id=record_id, success=True))
+        return results
+
+    async def create_collection(
+        self, records: Sequence[tuple[str, dict[str, Any]]]
+    ) -> list[RecordResult]:
+        self.calls["create"] += 1
+        return [RecordResult(id=await self.make(o, f), success=True) for o, f in records]

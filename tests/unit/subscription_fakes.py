@@ -5,6 +5,7 @@ or by card, a Sage Pro that keeps invoices, and a clock the test moves a day at 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -15,6 +16,8 @@ from connectors.base.errors import Retriable
 from connectors.paytrace.models import CardSummary, TransactionResult
 from connectors.salesforce.ids import make_id
 from schemas.collection import SalesforceChange
+from stream.mapping import SubscriptionFields
+from tests.unit.flow_fakes import FakeCollections
 
 ACCOUNT = make_id("001", 7)
 OWNER = make_id("005", 1)
@@ -33,11 +36,13 @@ class FakeClock:
 
 
 @dataclass
-class FakeSalesforce:
+class FakeSalesforce(FakeCollections):
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     created: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     changes: list[SalesforceChange] = field(default_factory=list)  # what CDC would deliver
     ids: Any = field(default_factory=lambda: itertools.count(1))
+    calls: Counter[str] = field(default_factory=Counter)
+    failing: set[str] = field(default_factory=set)
 
     def add_subscription(self, **fields: Any) -> str:
         rid = make_id("a0U", next(self.ids))
@@ -63,20 +68,20 @@ class FakeSalesforce:
             )
         )
 
-    async def get(self, obj: str, record_id: str) -> dict[str, Any] | None:
+    def field_names(self, obj: str) -> set[str]:
+        return {"Id", "OwnerId", *SubscriptionFields().model_dump().values()}
+
+    async def row(self, obj: str, record_id: str) -> dict[str, Any] | None:
         if obj == "Account":
             return {"Id": record_id, "OwnerId": OWNER}
         found = self.records.get(record_id)
         return dict(found) if found is not None else None
 
-    async def update(self, obj: str, record_id: str, fields: dict[str, Any]) -> None:
+    async def apply(self, obj: str, record_id: str, fields: dict[str, Any]) -> None:
         self.records[record_id].update(fields)
         self._change("UPDATE", record_id, fields, "paystream")
 
-    async def query(self, soql: str) -> list[dict[str, Any]]:
-        return [{"Id": "x"} for _, f in self.created if f["Subject"] in soql]
-
-    async def create(self, obj: str, fields: dict[str, Any]) -> str:
+    async def make(self, obj: str, fields: dict[str, Any]) -> str:
         self.created.append((obj, fields))
         return make_id("00T", len(self.created))
 

@@ -3,6 +3,7 @@ entries and dead letters out. Money moves only for a trigger Salesforce confirms
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,7 +17,15 @@ from connectors.paytrace.models import TransactionResult
 from connectors.salesforce.ids import make_id
 from schemas.collection import ChargeCommand, LedgerEntry, LedgerState
 from stream import metrics
-from tests.unit.flow_fakes import FakeConnectors, FakeSage, context, dead_letters, flow, incoming
+from tests.unit.flow_fakes import (
+    FakeCollections,
+    FakeConnectors,
+    FakeSage,
+    context,
+    dead_letters,
+    flow,
+    incoming,
+)
 
 ACCOUNT = make_id("001", 1)
 OPPORTUNITY = make_id("006", 1)
@@ -25,27 +34,36 @@ CARD = "4111111111111111"
 
 
 @dataclass
-class FakeSalesforce:
+class FakeSalesforce(FakeCollections):
     records: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     created: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    fail_updates: int = 0  # the next N updates fail as an outage
+    fail_updates: int = 0  # the next N update calls fail as an outage
+    calls: Counter[str] = field(default_factory=Counter)
+    failing: set[str] = field(default_factory=set)
 
-    async def get(self, obj: str, record_id: str) -> dict[str, Any] | None:
+    def field_names(self, obj: str) -> set[str]:
+        """The org's fields (no description fields): any object here has them all."""
+        names = {"Id", "OwnerId", "AccountId", "StageName", "Amount", "Status", "Amount__c"}
+        names |= {"PaymentStatus__c", "PaymentTransactionID__c", "CustomerVaultID__c"}
+        return names.union(*(r for (o, _), r in self.records.items() if o == obj))
+
+    async def row(self, obj: str, record_id: str) -> dict[str, Any] | None:
         found = self.records.get((obj, record_id))
         return dict(found) if found is not None else None
 
-    async def update(self, obj: str, record_id: str, fields: dict[str, Any]) -> None:
-        if self.fail_updates:
-            self.fail_updates -= 1
-            raise Retriable("down", system="salesforce", status=503)
+    async def apply(self, obj: str, record_id: str, fields: dict[str, Any]) -> None:
         if (obj, record_id) not in self.records:
-            raise RecordError("no such row", system="salesforce", code="NOT_FOUND")
+            raise RecordError("no such row", system="salesforce", code="ENTITY_IS_DELETED")
         self.records[(obj, record_id)].update(fields)
 
-    async def query(self, soql: str) -> list[dict[str, Any]]:
-        return [{"Id": "x"} for _, f in self.created if f["Subject"] in soql]
+    async def update_collection(self, records: Any) -> Any:
+        if self.fail_updates:
+            self.fail_updates -= 1
+            self.calls["update"] += 1
+            raise Retriable("down", system="salesforce", status=503)
+        return await super().update_collection(records)
 
-    async def create(self, obj: str, fields: dict[str, Any]) -> str:
+    async def make(self, obj: str, fields: dict[str, Any]) -> str:
         self.created.append((obj, fields))
         return make_id("00T", len(self.created))
 

@@ -20,6 +20,7 @@ from connectors.base.emulator import (
 from connectors.salesforce.emulator import controls, routes
 from connectors.salesforce.emulator.auth import TokenBook
 from connectors.salesforce.emulator.bulk import add_bulk_routes
+from connectors.salesforce.emulator.collections import add_collection_routes
 from connectors.salesforce.emulator.config import EmulatorConfig
 from connectors.salesforce.emulator.describe import add_describe_routes
 from connectors.salesforce.emulator.faults import (
@@ -119,6 +120,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
     add_fault_routes(app, faults)
     add_describe_routes(app, routes.BASE)
     routes.add_routes(app)
+    add_collection_routes(app)  # sObject Collections by id: retrieve, update, create
     add_bulk_routes(app)  # Bulk API 2.0 ingest jobs
     controls.add_routes(app)
     add_gap_routes(app)

@@ -1,7 +1,9 @@
 """Runs parsed SOQL against the store: filter, order, limit, and 2000-record pages.
 
 Field and object names resolve case-insensitively to their canonical names, which is how
-results come back from a real org. Pages beyond the first are kept as query locators.
+results come back from a real org. Pages beyond the first are kept as query locators. A
+selected parent field (``Account.Name``, ``Account__r.Name``: child-to-parent, one level) comes
+back nested under its relationship, with its own ``attributes``, or null without a parent.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from connectors.salesforce import soql
 from connectors.salesforce.emulator.faults import SalesforceApiError
-from connectors.salesforce.emulator.schema import ObjectDef, resolve_object
+from connectors.salesforce.emulator.schema import FieldDef, ObjectDef, resolve_object
 from connectors.salesforce.emulator.store import SalesforceStore
 from connectors.salesforce.emulator.validation import parse_datetime
 from connectors.salesforce.ids import make_id
@@ -39,6 +41,42 @@ def _bind_field(obj: ObjectDef, name: str, text: str) -> str:
             "call for the appropriate names.",
         )
     return fd.name
+
+
+def relationship(fd: FieldDef) -> str:
+    """A lookup's relationship name: AccountId -> Account, Account__c -> Account__r."""
+    if fd.name.endswith("__c"):
+        return fd.name.removesuffix("__c") + "__r"
+    return fd.name.removesuffix("Id")
+
+
+def parent_of(
+    schema: dict[str, ObjectDef], obj: ObjectDef, name: str
+) -> tuple[FieldDef, ObjectDef] | None:
+    """The lookup field and parent object a relationship name stands for (one target only)."""
+    for fd in obj.fields.values():
+        if fd.targets and len(fd.targets) == 1 and relationship(fd).lower() == name.lower():
+            parent = schema.get(fd.targets[0])
+            return (fd, parent) if parent is not None else None
+    return None
+
+
+def _bind_selected(schema: dict[str, ObjectDef], obj: ObjectDef, name: str, text: str) -> str:
+    if "." not in name:
+        return _bind_field(obj, name, text)
+    rel, _, field_name = name.partition(".")
+    found = parent_of(schema, obj, rel) if "." not in field_name else None
+    if found is None:
+        raise SalesforceApiError.one(
+            400,
+            "INVALID_FIELD",
+            f"\n{text}\n^\nERROR at Row:1:Column:1\nDidn't understand relationship '{rel}' in "
+            "field path. If you are attempting to use a custom relationship, be sure to append "
+            "the '__r' after the custom relationship name. Please reference your WSDL or the "
+            "describe call for the appropriate names.",
+        )
+    lookup, parent = found
+    return f"{relationship(lookup)}.{_bind_field(parent, field_name, text)}"
 
 
 def _bind_condition(obj: ObjectDef, cond: soql.Condition, text: str) -> soql.Condition:
@@ -68,7 +106,7 @@ def bind(schema: dict[str, ObjectDef], text: str) -> tuple[ObjectDef, soql.Query
             "supported. If you are attempting to use a custom object, be sure to append the "
             "'__c' after the entity name.",
         )
-    fields = tuple(_bind_field(obj, f, text) for f in parsed.fields)
+    fields = tuple(_bind_selected(schema, obj, f, text) for f in parsed.fields)
     if len({f.lower() for f in fields}) != len(fields):
         raise _malformed(f"duplicate field selected: {fields}")
     where = _bind_condition(obj, parsed.where, text) if parsed.where is not None else None
@@ -191,17 +229,39 @@ class QueryEngine:
             rows = rows[: query.limit]
         if query.count:
             return {"totalSize": len(rows), "done": True, "records": []}
-        shaped = [
-            {
-                "attributes": {
-                    "type": obj.name,
-                    "url": f"/services/data/{self.api_version}/sobjects/{obj.name}/{r['Id']}",
-                },
-                **{f: r.get(f) for f in query.fields},
-            }
-            for r in rows
-        ]
+        shaped = [await self._shape(obj, r, query.fields) for r in rows]
         return self._page(shaped, 0, len(shaped))
+
+    def _attributes(self, sobject: str, record_id: str) -> dict[str, str]:
+        url = f"/services/data/{self.api_version}/sobjects/{sobject}/{record_id}"
+        return {"type": sobject, "url": url}
+
+    async def _shape(
+        self, obj: ObjectDef, record: dict[str, Any], fields: tuple[str, ...]
+    ) -> dict[str, Any]:
+        shaped: dict[str, Any] = {"attributes": self._attributes(obj.name, record["Id"])}
+        for name in fields:
+            rel, _, field_name = name.partition(".")
+            if not field_name:
+                shaped[name] = record.get(name)
+                continue
+            if rel not in shaped:
+                found = parent_of(self.schema, obj, rel)
+                assert found is not None  # bound already
+                lookup, parent_obj = found
+                parent_id = record.get(lookup.name)
+                parent = await self.store.get(parent_id, parent_obj.name) if parent_id else None
+                shaped[rel] = (
+                    {"attributes": self._attributes(parent_obj.name, parent["Id"]), "_row": parent}
+                    if parent
+                    else None
+                )
+            if shaped[rel] is not None:
+                shaped[rel][field_name] = shaped[rel]["_row"].get(field_name)
+        for rel_value in shaped.values():
+            if isinstance(rel_value, dict):
+                rel_value.pop("_row", None)
+        return shaped
 
     def more(self, locator: str) -> dict[str, Any]:
         entry = self._locators.pop(locator, None)

@@ -1,4 +1,5 @@
-"""REST API routes: sObject rows, upsert by external id, sObject Collections, query."""
+"""REST API routes: sObject rows, upsert by external id, sObject Collections upsert, query
+(Collections by id: collections.py)."""
 
 from __future__ import annotations
 

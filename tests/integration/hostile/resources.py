@@ -37,6 +37,9 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
         ("GET|PATCH|DELETE", SF_DATA + r"/sobjects/" + SF_NAME + "/" + SF_ID),
         ("GET|PATCH", SF_DATA + r"/sobjects/" + SF_NAME + "/" + SF_NAME + "/" + SEGMENT),
         ("PATCH", SF_DATA + r"/composite/sobjects/" + SF_NAME + "/" + SF_NAME),
+        # sObject Collections: the charge flow's write-backs and Tasks/Cases, one call a batch.
+        ("PATCH|POST", SF_DATA + r"/composite/sobjects/?"),
+        ("GET", SF_DATA + r"/composite/sobjects/" + SF_NAME),
     ],
     "sagepro": [
         ("GET|POST", SAGE),
