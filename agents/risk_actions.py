@@ -78,8 +78,8 @@ class RiskActionSink(BatchSink[RiskScore]):
         # window means fuller collections and fewer scores that arrive before their payment.
         return max(5.0, self.ctx.worker.sink_batch_seconds)
 
-    def _remember(self, risk: RiskScore) -> None:
-        self.written[risk.transaction_id] = (risk.score, reasons_text(risk))
+    def _remember(self, risk: RiskScore, reasons: str) -> None:
+        self.written[risk.transaction_id] = (risk.score, reasons)
         self.written.move_to_end(risk.transaction_id)
         while len(self.written) > REMEMBERED:
             self.written.popitem(last=False)
@@ -88,10 +88,11 @@ class RiskActionSink(BatchSink[RiskScore]):
         config = self.ctx.mapping.risk
         sf_map = self.ctx.mapping.salesforce
         latest = {item.value.transaction_id: item.value for item in batch}  # last score wins
+        texts = {tx: reasons_text(risk) for tx, risk in latest.items()}  # redacted once
         changed = {
             tx: risk
             for tx, risk in latest.items()
-            if self.written.get(tx) != (risk.score, reasons_text(risk))
+            if self.written.get(tx) != (risk.score, texts[tx])
         }
         payments = await self._payments(sorted(changed))
         found = [tx for tx in changed if tx in payments]
@@ -101,7 +102,7 @@ class RiskActionSink(BatchSink[RiskScore]):
                 {
                     sf_map.external_id_field: tx,
                     config.score_field: f"{changed[tx].score:.4f}",
-                    config.reasons_field: reasons_text(changed[tx]),
+                    config.reasons_field: texts[tx],
                 }
                 for tx in found
             ]
@@ -117,7 +118,7 @@ class RiskActionSink(BatchSink[RiskScore]):
         refused |= await self._cases(reviews, payments, config)
         for tx in found:
             if tx not in refused:
-                self._remember(changed[tx])
+                self._remember(changed[tx], texts[tx])
         return [self._result(item.value, changed, payments, refused) for item in batch]
 
     def _result(
