@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+S = TypeVar("S")  # one repetition's measurements of one side
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,21 @@ class Metric:
             higher_is_better,
             tuple(subject),
             tuple(baseline),
+        )
+
+    @classmethod
+    def of_sides(
+        cls,
+        name: str,
+        unit: str,
+        subject: Sequence[S],
+        baseline: Sequence[S],
+        value: Callable[[S], float],
+        higher_is_better: bool = True,
+    ) -> Metric:
+        """``of_runs`` with one quantity read from each repetition of both sides."""
+        return cls.of_runs(
+            name, unit, [value(s) for s in subject], [value(s) for s in baseline], higher_is_better
         )
 
     @property

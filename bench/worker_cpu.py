@@ -114,19 +114,15 @@ async def run_worker_normalizer(records: int = DEFAULT_RECORDS, repeats: int = 3
         records=records,
         repeats=repeats,
         metrics=[
-            Metric.of_runs(
+            Metric.of_sides(
                 "cpu",
                 "CPU us/record",
-                [s.cpu_us_per_record for s in subject],
-                [s.cpu_us_per_record for s in baseline],
+                subject,
+                baseline,
+                lambda s: s.cpu_us_per_record,
                 higher_is_better=False,
             ),
-            Metric.of_runs(
-                "throughput",
-                "records/s",
-                [s.rate for s in subject],
-                [s.rate for s in baseline],
-            ),
+            Metric.of_sides("throughput", "records/s", subject, baseline, lambda s: s.rate),
         ],
         notes={
             "worker_window_records": [s.records for s in subject],

@@ -140,31 +140,29 @@ async def run_worker_risk_cost(records: int = DEFAULT_RECORDS, repeats: int = 3)
                 (on if scoring else off).append(await drain(rig, values, scoring))
     per_thousand = 1000 / records
     metrics = [
-        Metric.of_runs(
+        Metric.of_sides(
             "cpu",
             "worker CPU us/payment, end to end",
-            [s.cpu_us_per_payment for s in on],
-            [s.cpu_us_per_payment for s in off],
+            on,
+            off,
+            lambda s: s.cpu_us_per_payment,
             higher_is_better=False,
         ),
-        Metric.of_runs(
-            "throughput",
-            "payments/s, first to last",
-            [s.rate for s in on],
-            [s.rate for s in off],
-        ),
-        Metric.of_runs(
+        Metric.of_sides("throughput", "payments/s, first to last", on, off, lambda s: s.rate),
+        Metric.of_sides(
             "salesforce_calls",
             "Salesforce API calls/1k payments",
-            [s.salesforce_calls * per_thousand for s in on],
-            [s.salesforce_calls * per_thousand for s in off],
+            on,
+            off,
+            lambda s: s.salesforce_calls * per_thousand,
             higher_is_better=False,
         ),
-        Metric.of_runs(
+        Metric.of_sides(
             "sagepro_calls",
             "Sage Pro API calls/1k payments",
-            [s.sagepro_calls * per_thousand for s in on],
-            [s.sagepro_calls * per_thousand for s in off],
+            on,
+            off,
+            lambda s: s.sagepro_calls * per_thousand,
             higher_is_better=False,
         ),
     ]

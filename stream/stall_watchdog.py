@@ -143,12 +143,18 @@ class StallWatchdog:
         except (AttributeError, TypeError):  # another Faust version: the stall still counts
             return "consumer state unavailable"
 
+    def _first_report(self, tp: TopicPartition, committed: int) -> bool:
+        """Whether this partition's wait at this offset is not reported yet (and now is)."""
+        if (tp, committed) in self._reported_busy:
+            return False
+        self._reported_busy.add((tp, committed))
+        return True
+
     def _report_waiting(self, tp: TopicPartition, committed: int, end: int, first: int) -> None:
         # A turn that takes this long means a slow consumer (CPU, a sink holding its queue
         # full), not a lost record: said once per offset, at info.
-        if (tp, committed) in self._reported_busy:
+        if not self._first_report(tp, committed):
             return
-        self._reported_busy.add((tp, committed))
         log.info(
             "partition %s-%d has not moved from offset %d (end %d); records from offset %d "
             "are fetched and wait their turn to be handed on",
@@ -162,9 +168,8 @@ class StallWatchdog:
     def _report_busy(self, tp: TopicPartition, committed: int, end: int, held: list[int]) -> None:
         # Said once per stuck offset: an agent may legitimately hold a record through an
         # outage, but an operator wants to know which record it is.
-        if (tp, committed) in self._reported_busy:
+        if not self._first_report(tp, committed):
             return
-        self._reported_busy.add((tp, committed))
         log.warning(
             "partition %s-%d has not moved from offset %d (end %d); offsets still in "
             "progress here: %s",

@@ -8,7 +8,6 @@ dead-letter the failures and keep the rest (retrieve, update and create by id: c
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from typing import Any
@@ -21,7 +20,7 @@ from connectors.base.observer import observer
 from connectors.base.paths import path_segment
 from connectors.base.retry import RetryPolicy
 from connectors.salesforce.collections import COLLECTION_LIMIT, SObjectCollections
-from connectors.salesforce.errors import SYSTEM, error_from_response, record_error
+from connectors.salesforce.errors import SYSTEM, error_from_response
 from connectors.salesforce.models import (
     ApiUsage,
     ApiVersion,
@@ -214,25 +213,15 @@ class SalesforceClient(SObjectCollections):
         self, obj: str, ext_field: str, records: list[dict[str, Any]], all_or_none: bool
     ) -> list[RecordResult]:
         results: list[RecordResult | None] = [None] * len(records)
-        pending = list(range(len(records)))
-        policy = self.retry_policy
-        for attempt in range(policy.attempts):
-            sent = await self._send_collection(
-                obj, ext_field, [records[i] for i in pending], all_or_none
-            )
-            retry_next: list[int] = []
-            for index, result in zip(pending, sent, strict=True):
-                results[index] = result
-                error = record_error(result)
-                if error is not None and error.retriable:
-                    retry_next.append(index)
-            if all_or_none and retry_next and len(retry_next) != len(pending):
-                break  # a record that can never succeed rolled the rest back: caller decides
-            if not retry_next or attempt == policy.attempts - 1:
-                break
-            observer().retry(self.system, "composite.sobjects.upsert")
-            await asyncio.sleep(min(policy.max_seconds, policy.initial_seconds * 2**attempt))
-            pending = retry_next
+
+        async def send(pending: list[int]) -> list[RecordResult]:
+            chunk = [records[i] for i in pending]
+            return await self._send_collection(obj, ext_field, chunk, all_or_none)
+
+        indexes = list(range(len(records)))
+        await self._resend_retriable(
+            "composite.sobjects.upsert", send, indexes, results, all_or_none
+        )
         return [r for r in results if r is not None]
 
     async def _send_collection(

@@ -13,7 +13,7 @@ Kept apart from client.py (which mixes this class in) so each module stays small
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from connectors.base.http import ApiClient
@@ -113,17 +113,32 @@ class SObjectCollections(ApiClient):
         all_or_none: bool,
         retry: bool,
     ) -> None:
-        """Send one request; records refused with a retriable error (UNABLE_TO_LOCK_ROW) were
-        not written, so they are sent again; any other failure is left to the caller."""
         endpoint = "composite.sobjects.update" if method == "PATCH" else "composite.sobjects.create"
-        policy, pending = self.retry_policy, group
-        for attempt in range(policy.attempts):
+        path = self._path("composite", "sobjects")
+
+        async def send(pending: list[int]) -> list[RecordResult]:
             body = {"allOrNone": all_or_none, "records": [bodies[i] for i in pending]}
-            path = self._path("composite", "sobjects")
             response = await self.request(method, path, endpoint=endpoint, json=body, retry=retry)
-            answers = [RecordResult.model_validate(item) for item in response.json()]
+            return [RecordResult.model_validate(item) for item in response.json()]
+
+        await self._resend_retriable(endpoint, send, group, results, all_or_none)
+
+    async def _resend_retriable(
+        self,
+        endpoint: str,
+        send: Callable[[list[int]], Awaitable[list[RecordResult]]],
+        indexes: list[int],
+        results: list[RecordResult | None],
+        all_or_none: bool,
+    ) -> None:
+        """``send`` the records at ``indexes`` (one request) and store each one's result.
+        Records refused with a retriable error (UNABLE_TO_LOCK_ROW) were not written, so they
+        are sent again; any other failure is left to the caller. Every collection call
+        (update, create, and the client's upsert by external id) goes through here."""
+        policy, pending = self.retry_policy, indexes
+        for attempt in range(policy.attempts):
             again: list[int] = []
-            for index, result in zip(pending, answers, strict=True):
+            for index, result in zip(pending, await send(pending), strict=True):
                 results[index] = result
                 error = record_error(result)
                 if error is not None and error.retriable:

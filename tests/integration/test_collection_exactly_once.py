@@ -204,27 +204,39 @@ async def following(tail: LedgerTail) -> AsyncIterator[LedgerTail]:
             await task
 
 
-async def test_worker_killed_between_approved_sale_and_ledger_commit(pipeline: Pipeline) -> None:
+async def warmed_up(pipeline: Pipeline, vault: str, amount: str) -> tuple[WorkerProcess, str, str]:
+    """A worker that made a first charge, its Account and that deal. The warm-up (assignment,
+    PayTrace token) means that, once every PayTrace call is slowed down, a target's only calls
+    are its export look-up, then the sale."""
     pipeline.extra_env["PAYSTREAM_CDC_START"] = "earliest"
-    first = pipeline.start_worker()
-    account = await setup_account(pipeline, "VAULT-CRASH")
-    # A first charge warms the worker up (assignment, PayTrace token) so that, once every
-    # PayTrace call is slowed down, the target's only calls are its export look-up, then the sale.
-    warm_up = await open_opportunity(pipeline, account, "10.00")
+    worker = pipeline.start_worker()
+    account = await setup_account(pipeline, vault)
+    warm_up = await open_opportunity(pipeline, account, amount)
     await close_won(pipeline, warm_up)
     await wait_for(lambda: paid(pipeline, warm_up), "the warm-up charge", 60)
+    return worker, account, warm_up
+
+
+async def pending_since(ledger: LedgerTail, record_id: str) -> float:
+    """When the ledger first showed the record's key PENDING (waiting for it)."""
+
+    async def pending() -> bool:
+        return ledger.first_seen(record_id, "PENDING") is not None
+
+    await wait_for(pending, "the target PENDING in the ledger", 120, every=0.05)
+    pending_at = ledger.first_seen(record_id, "PENDING")
+    assert pending_at is not None
+    return pending_at
+
+
+async def test_worker_killed_between_approved_sale_and_ledger_commit(pipeline: Pipeline) -> None:
+    first, account, warm_up = await warmed_up(pipeline, "VAULT-CRASH", "10.00")
 
     target = await open_opportunity(pipeline, account, "321.00")
     async with following(LedgerTail(pipeline)) as ledger:
         await pipeline.control("paytrace", "faults", {"latency_ms": SALE_LATENCY_MS})
         await close_won(pipeline, target)
-
-        async def pending() -> bool:
-            return ledger.first_seen(target, "PENDING") is not None
-
-        await wait_for(pending, "the target PENDING in the ledger", 120, every=0.05)
-        pending_at = ledger.first_seen(target, "PENDING")
-        assert pending_at is not None
+        pending_at = await pending_since(ledger, target)
         # PENDING -> export look-up (one latency) -> the sale, in flight for the next one.
         await asyncio.sleep(max(0.0, pending_at + 1.5 * SALE_LATENCY_MS / 1000 - time.monotonic()))
         # Frozen, not killed yet: its connection stays open, so PayTrace reads the request and

@@ -13,12 +13,14 @@ import time
 import pytest
 
 from tests.integration.harness import Pipeline, wait_for
-from tests.integration.test_collection_e2e import close_won, open_opportunity, setup_account
+from tests.integration.test_collection_e2e import close_won, open_opportunity
 from tests.integration.test_collection_exactly_once import (
     LedgerTail,
     assert_settled_once,
     following,
     paid,
+    pending_since,
+    warmed_up,
 )
 
 pytestmark = pytest.mark.integration
@@ -27,24 +29,13 @@ CALL_LATENCY_MS = 3000  # every PayTrace call takes this long while the stop is 
 
 
 async def test_sigterm_during_a_charge_call_loses_and_repeats_nothing(pipeline: Pipeline) -> None:
-    pipeline.extra_env["PAYSTREAM_CDC_START"] = "earliest"
-    first = pipeline.start_worker()
-    account = await setup_account(pipeline, "VAULT-TERM")
-    warm_up = await open_opportunity(pipeline, account, "12.00")
-    await close_won(pipeline, warm_up)
-    await wait_for(lambda: paid(pipeline, warm_up), "the warm-up charge", 60)
+    first, account, warm_up = await warmed_up(pipeline, "VAULT-TERM", "12.00")
 
     target = await open_opportunity(pipeline, account, "222.00")
     async with following(LedgerTail(pipeline)) as ledger:
         await pipeline.control("paytrace", "faults", {"latency_ms": CALL_LATENCY_MS})
         await close_won(pipeline, target)
-
-        async def pending() -> bool:
-            return ledger.first_seen(target, "PENDING") is not None
-
-        await wait_for(pending, "the target PENDING in the ledger", 120, every=0.05)
-        pending_at = ledger.first_seen(target, "PENDING")
-        assert pending_at is not None
+        pending_at = await pending_since(ledger, target)
         # After PENDING the agent asks PayTrace's export first: that call is in flight now.
         await asyncio.sleep(max(0.0, pending_at + 0.3 * CALL_LATENCY_MS / 1000 - time.monotonic()))
         exit_code = await asyncio.to_thread(first.stop)

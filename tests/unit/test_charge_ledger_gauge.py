@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from agents.charge_agent import pending_summary
+from agents.charge_outcomes import pending_summary
 from schemas.collection import LedgerEntry, LedgerState
 
 NOW = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)

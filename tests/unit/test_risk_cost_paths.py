@@ -8,12 +8,11 @@ import pytest
 from schemas.risk import RiskEvent
 from stream import risk_engine
 from stream.risk_features import event_fields
-from tests.unit import flow_fakes
 from tests.unit.test_risk_model_and_flows import (
-    customer_in_partition,
     pay,
     risk_input,
     scorer_records,
+    scorer_with_an_idle_customer,
 )
 
 
@@ -22,12 +21,7 @@ async def test_a_sweep_after_a_rebalance_finds_stored_customers_and_hashes_keys_
 ) -> None:
     """Idle customers only in the table (scored before a rebalance) are still expired; the
     stored keys are hashed to their partition once per rebalance, not once per sweep."""
-    ctx = flow_fakes.context()
-    scorer = flow_fakes.flow("payment_risk_scorer", ctx)
-    table: flow_fakes.FakeTable = ctx.app.tables["risk-state"]  # type: ignore[assignment]
-    idle = customer_in_partition(0, ctx.kafka.partitions, "idle")
-    busy = customer_in_partition(0, ctx.kafka.partitions, "busy")
-    await scorer.handle(scorer_records([pay(0, customer_vault_id=idle)]))
+    scorer, table, idle, busy = await scorer_with_an_idle_customer()
     scorer.forget()  # a rebalance: memory and the index dropped, the table kept
     hashed: list[bytes] = []
     real = risk_engine.partition_of

@@ -393,13 +393,20 @@ def customer_in_partition(partition: int, partitions: int, tag: str) -> str:
     return f"{tag}-{n}"
 
 
-async def test_idle_customers_expire_from_memory_and_the_table() -> None:
+async def scorer_with_an_idle_customer() -> tuple[Any, flow_fakes.FakeTable, str, str]:
+    """A scorer, its table, and two customers of partition 0: ``idle`` scored once at event
+    time 0, ``busy`` not yet."""
     ctx = flow_fakes.context()
     scorer = flow_fakes.flow("payment_risk_scorer", ctx)
     table: flow_fakes.FakeTable = ctx.app.tables["risk-state"]  # type: ignore[assignment]
     idle = customer_in_partition(0, ctx.kafka.partitions, "idle")
     busy = customer_in_partition(0, ctx.kafka.partitions, "busy")
     await scorer.handle(scorer_records([pay(0, customer_vault_id=idle)]))
+    return scorer, table, idle, busy
+
+
+async def test_idle_customers_expire_from_memory_and_the_table() -> None:
+    scorer, table, idle, busy = await scorer_with_an_idle_customer()
     assert f"v:{idle}".encode() in table
     # The busy customer pays every 2 hours for a bit over a day of event time.
     for hour in range(2, 28, 2):
