@@ -8,6 +8,7 @@ payments in order (a later state builds on the earlier postings) and keys concur
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
@@ -20,11 +21,12 @@ from connectors.sagepro.models import Customer
 from connectors.sagepro.models import PaymentStatus as SageStatus
 from schemas.payment import Payment, PaymentType
 from schemas.raw import RawPayTraceTransaction
-from stream.runtime.outcomes import Rejected
+from stream.runtime.outcomes import Rejected, Result
 from stream.runtime.sink import BatchSink, Item
 from stream.to_sagepro import Posting, journal_entry, plan
 from stream.transform import InvalidRecord, to_payment
 
+log = logging.getLogger(__name__)
 CACHE_SIZE = 10_000  # invoices' customers, and customers known to exist
 
 
@@ -54,6 +56,40 @@ class SageProPaymentSink(BatchSink[Payment]):
         self._invoice_customers: OrderedDict[str, str] = OrderedDict()
         # A customer, once there, stays: a returning customer's payment skips the look-up.
         self._known_customers: OrderedDict[str, str] = OrderedDict()
+        # What the batch's look-up found missing: good for that batch only.
+        self._absent_invoices: set[str] = set()
+        self._absent_customers: set[str] = set()
+
+    def in_flight(self) -> int:
+        return self.ctx.connectors.sagepro_settings.max_in_flight
+
+    async def write(self, batch: list[Item[Payment]]) -> list[Result]:
+        await self.look_up([item.value for item in batch])
+        return await super().write(batch)
+
+    async def look_up(self, payments: list[Payment]) -> None:
+        """Which of the batch's invoices and customers Sage Pro holds, in one call per hundred
+        instead of a GET per payment. What is absent is known for this batch only (it may be
+        created later); a failed look-up only costs the saving: each payment asks again."""
+        self._absent_invoices = set()
+        self._absent_customers = set()
+        invoices = {i for p in payments if (i := p.references.erp_invoice_id)}
+        invoices -= self._invoice_customers.keys()
+        customers = {c for p in payments if (c := p.references.erp_customer_id)}
+        customers -= self._known_customers.keys()
+        try:
+            if invoices:
+                found = await self.sage.invoices_by_id(invoices)
+                for invoice_id, invoice in found.items():
+                    remember(self._invoice_customers, invoice_id, invoice.customer_id)
+                self._absent_invoices = invoices - found.keys()
+            if customers:
+                known = await self.sage.customers_by_id(customers)
+                for customer_id in known:
+                    remember(self._known_customers, customer_id, customer_id)
+                self._absent_customers = customers - known.keys()
+        except Exception as exc:  # only a saving: each payment then looks up its own
+            log.info("%s: batch look-up failed (%r); looking up one by one", self.name, exc)
 
     @property
     def sage(self) -> SageProBackend:
@@ -96,6 +132,8 @@ class SageProPaymentSink(BatchSink[Payment]):
         """The invoice's customer, or None when Sage Pro has no such invoice."""
         if invoice_id in self._invoice_customers:
             return self._invoice_customers[invoice_id]
+        if invoice_id in self._absent_invoices:
+            return None
         invoice = await self.sage.get_invoice(invoice_id)
         if invoice is None:
             return None  # not cached: the invoice may be created later
@@ -106,7 +144,11 @@ class SageProPaymentSink(BatchSink[Payment]):
         vault_id = payment.references.erp_customer_id
         if vault_id and vault_id in self._known_customers:
             return vault_id
-        if vault_id and await self.sage.get_customer(vault_id) is not None:
+        if (
+            vault_id
+            and vault_id not in self._absent_customers
+            and await self.sage.get_customer(vault_id) is not None
+        ):
             remember(self._known_customers, vault_id, vault_id)
             return vault_id
         fallback = self.ctx.mapping.sagepro.unmatched_customer_id

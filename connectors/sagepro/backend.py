@@ -12,6 +12,7 @@ the pipeline will not notice. Rules every implementation keeps:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from typing import Protocol, runtime_checkable
 
@@ -45,6 +46,14 @@ class SageProBackend(Protocol):
     async def update_customer(self, customer_id: str, changes: CustomerUpdate) -> Customer: ...
 
     async def get_invoice(self, invoice_id: str) -> Invoice | None: ...
+
+    async def customers_by_id(self, customer_ids: Collection[str]) -> dict[str, Customer]:
+        """Those of ``customer_ids`` that exist, by id (absent ones are left out)."""
+        ...
+
+    async def invoices_by_id(self, invoice_ids: Collection[str]) -> dict[str, Invoice]:
+        """Those of ``invoice_ids`` that exist, by id (absent ones are left out)."""
+        ...
 
     async def list_invoices(
         self,

@@ -8,6 +8,7 @@ call had just succeeded.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import date
 from typing import Any, TypeVar
 
@@ -42,6 +43,7 @@ M = TypeVar("M", bound=SageModel)
 log = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-Api-Key"
+IDS_PER_CALL = 100  # the contract's limit on a repeated filter's values
 COMPANY_HEADER = "X-Company-ID"
 
 
@@ -176,7 +178,34 @@ class SageProRestClient(ApiClient):
             if not batch or offset >= int(body.get("total", 0)):
                 return items
 
+    async def _by_ids(
+        self, collection: str, id_filter: str, ids: Collection[str], model: type[M]
+    ) -> list[M]:
+        """The records of ``ids`` that exist: one call per ``IDS_PER_CALL`` ids (a repeated
+        filter matches any of its values), instead of one GET each."""
+        wanted = sorted(set(ids))
+        found: list[M] = []
+        for start in range(0, len(wanted), IDS_PER_CALL):
+            chunk = wanted[start : start + IDS_PER_CALL]
+            params = [(id_filter, key) for key in chunk]
+            params += [("limit", str(len(chunk))), ("offset", "0")]
+            response = await self.request(
+                "GET", collection, params=params, endpoint=f"{collection}?{id_filter}"
+            )
+            found.extend(
+                model.model_validate(item) for item in orjson.loads(response.content)["items"]
+            )
+        return found
+
     # --- customers, invoices, orders ---------------------------------------------------
+
+    async def customers_by_id(self, customer_ids: Collection[str]) -> dict[str, Customer]:
+        found = await self._by_ids("/api/customers", "CustomerID", customer_ids, Customer)
+        return {c.customer_id: c for c in found if c.customer_id is not None}
+
+    async def invoices_by_id(self, invoice_ids: Collection[str]) -> dict[str, Invoice]:
+        found = await self._by_ids("/api/invoices", "InvoiceID", invoice_ids, Invoice)
+        return {i.invoice_id: i for i in found if i.invoice_id is not None}
 
     async def get_customer(self, customer_id: str) -> Customer | None:
         return await self._get_one("/api/customers", customer_id, Customer)

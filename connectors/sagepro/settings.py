@@ -19,3 +19,6 @@ class SageProSettings(FileBackedSettings):
     company_id: str | None = None
     timeout_seconds: float = Field(default=15.0, gt=0)
     page_size: int = Field(default=200, ge=1, le=500)
+    # Payments the sink writes at once (each key's still in order): Sage Pro answers one call
+    # at a time per payment, so throughput is this many over a call's latency.
+    max_in_flight: int = Field(default=32, ge=1, le=256)

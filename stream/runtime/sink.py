@@ -59,7 +59,7 @@ class BatchSink(ConsumingFlow[M]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._last_success = 0.0
-        self._slots = asyncio.Semaphore(self.concurrency)
+        self._slots = asyncio.Semaphore(self.in_flight())
         self.budget_role = self.spec.salesforce_budget
         self.budget = budget_for(self.ctx)
         if self.budget_role is not None:
@@ -93,6 +93,10 @@ class BatchSink(ConsumingFlow[M]):
     async def write_one(self, item: Item[M]) -> None:
         """Write one record (for flows that use the default ``write``)."""
         raise NotImplementedError
+
+    def in_flight(self) -> int:
+        """Records the default ``write`` has in flight at once (a connector may set it)."""
+        return self.concurrency
 
     # -- the runtime ---------------------------------------------------------------------
     async def consume(self, stream: faust.StreamT[Any], events: list[Any]) -> None:

@@ -88,7 +88,8 @@ class FakeConnectors:
     sagepro_client: Any = None
     paytrace_settings: Any = None
     salesforce_settings: Any = None
-    sagepro_settings: Any = None
+    # What the Sage Pro sink reads of its settings (connectors/sagepro/settings.py).
+    sagepro_settings: Any = field(default_factory=lambda: SimpleNamespace(max_in_flight=8))
     closed: bool = field(default=False)
     down: set[str] = field(default_factory=set)  # systems whose probe fails
     probed: list[str] = field(default_factory=list)

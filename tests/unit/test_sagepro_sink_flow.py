@@ -3,6 +3,7 @@ letters out, whatever a record carries and whichever side fails."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -40,6 +41,8 @@ class FakeSage:
         self.down_for = 0  # this many calls fail as in an outage
         self.already_done: set[str] = set()  # references the client resolves as duplicates
         self.customer_lookups = 0
+        self.invoice_lookups = 0
+        self.batch_lookups: list[tuple[str, int]] = []
 
     def _call(self) -> None:
         if self.down_for > 0:
@@ -52,12 +55,23 @@ class FakeSage:
 
     async def get_invoice(self, invoice_id: str) -> Invoice | None:
         self._call()
+        self.invoice_lookups += 1
         return self.invoices.get(invoice_id)
 
     async def get_customer(self, customer_id: str) -> Customer | None:
         self._call()
         self.customer_lookups += 1
         return self.customers.get(customer_id)
+
+    async def customers_by_id(self, ids: Collection[str]) -> dict[str, Customer]:
+        self._call()
+        self.batch_lookups.append(("customers", len(ids)))
+        return {i: self.customers[i] for i in ids if i in self.customers}
+
+    async def invoices_by_id(self, ids: Collection[str]) -> dict[str, Invoice]:
+        self._call()
+        self.batch_lookups.append(("invoices", len(ids)))
+        return {i: self.invoices[i] for i in ids if i in self.invoices}
 
     async def create_customer(self, customer: Customer) -> Customer:
         self._call()
@@ -204,7 +218,58 @@ async def test_a_returning_customer_is_looked_up_once(
     on_file = References(erp_customer_id="C-9")
     await flow.handle([record(payment(str(n), references=on_file)) for n in range(101, 106)])
     assert [sage.payments[str(n)].customer_id for n in range(101, 106)] == ["C-9"] * 5
-    assert sage.customer_lookups == 1  # Sage Pro keeps its customers: no look-up per payment
+    # Sage Pro keeps its customers: one look-up for the batch, none per payment.
+    assert sage.batch_lookups == [("customers", 1)] and sage.customer_lookups == 0
+
+
+async def test_a_batch_asks_once_which_invoices_and_customers_exist(
+    sage: FakeSage, paytrace: FakePayTrace
+) -> None:
+    sage.customers["C-1"] = Customer(customer_id="C-1", name="On file")
+    sage.invoices["INV-2"] = Invoice(
+        invoice_id="INV-2",
+        customer_id="C-1",
+        invoice_date=datetime(2024, 7, 1).date(),
+        total_amount=Decimal("500.00"),
+    )
+    _, flow = build(sage, paytrace)
+    refs = [References(erp_invoice_id=f"INV-{n}", erp_customer_id=f"C-{n}") for n in range(1, 6)]
+    await flow.handle([record(payment(str(100 + n), references=refs[n])) for n in range(5)])
+    assert sorted(sage.batch_lookups) == [("customers", 5), ("invoices", 5)]
+    # No GET per payment; the one customer GET is the fallback's, once per flow.
+    assert (sage.invoice_lookups, sage.customer_lookups) == (0, 1)
+    assert sage.payments["101"].invoice_id == "INV-2"  # found: applied to it
+    assert sage.payments["100"].customer_id == "C-1" and sage.payments["100"].invoice_id is None
+    assert sage.payments["102"].customer_id == "PAYTRACE-UNMATCHED"  # C-3 is not on file
+    assert sage.payments["102"].needs_review  # its invoice was not found
+
+
+async def test_what_a_batch_found_missing_is_asked_again_in_the_next(
+    sage: FakeSage, paytrace: FakePayTrace
+) -> None:
+    _, flow = build(sage, paytrace)
+    late = References(erp_invoice_id="INV-9")
+    await flow.handle([record(payment("101", references=late))])
+    sage.invoices["INV-9"] = Invoice(
+        invoice_id="INV-9",
+        customer_id="C-7",
+        invoice_date=datetime(2024, 7, 1).date(),
+        total_amount=Decimal("50.00"),
+    )
+    await flow.handle([record(payment("102", references=late), offset=1)])
+    assert sage.payments["101"].invoice_id is None
+    assert sage.payments["102"].invoice_id == "INV-9"  # created since: no stale "missing"
+
+
+async def test_a_failed_batch_look_up_falls_back_to_one_per_payment(
+    sage: FakeSage, paytrace: FakePayTrace
+) -> None:
+    sage.down_for = 1  # the batch look-up only
+    ctx, flow = build(sage, paytrace)
+    refs = References(erp_invoice_id="INV-1")
+    await flow.handle([record(payment("101", references=refs))])
+    assert sage.posted == ["101"] and reasons(ctx) == []
+    assert sage.invoice_lookups == 1
 
 
 @pytest.mark.parametrize("original", ["abc", "", "  ", "../x", "1" * 20, "12 34", "١٢٣"])

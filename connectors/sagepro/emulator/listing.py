@@ -1,5 +1,8 @@
 """GET list endpoints: exact-match filters, an optional date range, limit/offset paging.
 
+A filter given more than once matches any of its values (``?InvoiceID=a&InvoiceID=b``), so a
+sink can learn which of a batch's invoices exist in one call instead of one GET each.
+
 Answers ``{"items": [...], "total": N, "offset": O, "limit": L}``.
 """
 
@@ -17,6 +20,7 @@ from connectors.sagepro.emulator.problems import ApiError
 from connectors.sagepro.emulator.store import SageStore
 
 MAX_LIMIT = 500
+MAX_VALUES = 100  # a filter repeated matches any of its values, up to this many
 RowOut = Callable[[aiosqlite.Row], Any]
 
 
@@ -63,9 +67,19 @@ async def list_response(
     where: list[str] = []
     args: list[Any] = []
     for param, column in filters.items():
-        if param in request.query:
+        values = request.query.getall(param, [])
+        if len(values) > MAX_VALUES:
+            raise ApiError(
+                422,
+                "VALIDATION_ERROR",
+                f"too many {param} values",
+                [{"field": param, "issue": f"at most {MAX_VALUES} values"}],
+            )
+        if len(values) == 1:
             where.append(f"{column} = ?")
-            args.append(request.query[param])
+        elif values:
+            where.append(f"{column} IN ({', '.join('?' * len(values))})")
+        args.extend(values)
     for param, column in (bool_filters or {}).items():
         if param in request.query:
             where.append(f"{column} = ?")

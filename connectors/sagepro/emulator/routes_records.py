@@ -101,7 +101,12 @@ async def list_customers(request: web.Request) -> web.Response:
         request,
         _store(request),
         "SELECT * FROM customers",
-        {"Email": "email", "Name": "name", "PayTraceCustomerID": "paytrace_customer_id"},
+        {
+            "CustomerID": "customer_id",
+            "Email": "email",
+            "Name": "name",
+            "PayTraceCustomerID": "paytrace_customer_id",
+        },
         customer_out,
         order_by="customer_id",
     )
@@ -188,7 +193,12 @@ async def list_invoices(request: web.Request) -> web.Response:
         request,
         _store(request),
         INVOICE_LIST_SQL,
-        {"CustomerID": "customer_id", "Status": "status", "OrderNumber": "order_number"},
+        {
+            "InvoiceID": "invoice_id",
+            "CustomerID": "customer_id",
+            "Status": "status",
+            "OrderNumber": "order_number",
+        },
         invoice_out,
         order_by="invoice_id",
         date_column="invoice_date",
