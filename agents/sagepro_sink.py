@@ -21,6 +21,7 @@ from connectors.sagepro.models import Customer
 from connectors.sagepro.models import PaymentStatus as SageStatus
 from schemas.payment import Payment, PaymentType
 from schemas.raw import RawPayTraceTransaction
+from stream.pci import redact_text
 from stream.runtime.outcomes import Rejected, Result
 from stream.runtime.sink import BatchSink, Item
 from stream.to_sagepro import Posting, journal_entry, plan
@@ -36,6 +37,14 @@ def remember(cache: OrderedDict[str, str], key: str, value: str) -> None:
     cache.move_to_end(key)
     if len(cache) > CACHE_SIZE:
         cache.popitem(last=False)
+
+
+def askable(identifier: str | None) -> str | None:
+    """An invoice or customer id fit to put in a URL: one that reads as a card number (people
+    type them into any field) is never sent; it names no real record, so it counts as absent."""
+    if identifier and redact_text(identifier) == identifier:
+        return identifier
+    return None
 
 
 def original_id(payment: Payment) -> str | None:
@@ -73,9 +82,9 @@ class SageProPaymentSink(BatchSink[Payment]):
         created later); a failed look-up only costs the saving: each payment asks again."""
         self._absent_invoices = set()
         self._absent_customers = set()
-        invoices = {i for p in payments if (i := p.references.erp_invoice_id)}
+        invoices = {i for p in payments if (i := askable(p.references.erp_invoice_id))}
         invoices -= self._invoice_customers.keys()
-        customers = {c for p in payments if (c := p.references.erp_customer_id)}
+        customers = {c for p in payments if (c := askable(p.references.erp_customer_id))}
         customers -= self._known_customers.keys()
         try:
             if invoices:
@@ -114,7 +123,8 @@ class SageProPaymentSink(BatchSink[Payment]):
 
     async def postings(self, payment: Payment) -> list[Posting]:
         invoice_id = payment.references.erp_invoice_id
-        invoice_customer = await self.invoice_customer(invoice_id) if invoice_id else None
+        asked = askable(invoice_id)
+        invoice_customer = await self.invoice_customer(asked) if asked else None
         customer = invoice_customer or await self.customer_for(payment)
         postings = plan(
             payment,
@@ -141,7 +151,7 @@ class SageProPaymentSink(BatchSink[Payment]):
         return invoice.customer_id
 
     async def customer_for(self, payment: Payment) -> str:
-        vault_id = payment.references.erp_customer_id
+        vault_id = askable(payment.references.erp_customer_id)
         if vault_id and vault_id in self._known_customers:
             return vault_id
         if (

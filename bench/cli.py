@@ -17,6 +17,7 @@ from rich.table import Table
 from bench import (
     backfill_bulk,
     broker_passthrough,
+    http_client,
     paytrace_polling,
     risk,
     salesforce_sink,
@@ -62,6 +63,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark(
             backfill_bulk.NAME, backfill_bulk.DEFAULT_RECORDS, backfill_bulk.run_backfill_bulk
         ),
+        Benchmark(http_client.NAME, http_client.DEFAULT_RECORDS, http_client.run_http_client),
         Benchmark(
             broker_passthrough.NAME,
             broker_passthrough.DEFAULT_RECORDS,

@@ -13,6 +13,7 @@ from typing import Any, Self
 
 import httpx
 
+from connectors.base.aiohttp_transport import AiohttpTransport
 from connectors.base.errors import ConnectorError, RateLimited, TokenExpired
 from connectors.base.observer import observer
 from connectors.base.retry import RetryPolicy, call_with_retry
@@ -29,7 +30,10 @@ class ApiClient(ABC):
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+        # httpx's API over aiohttp's cheaper HTTP/1.1 (aiohttp_transport.py); tests pass their own.
+        self._http = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout, transport=transport or AiohttpTransport()
+        )
         self._auth_headers: dict[str, str] | None = None
         self.retry_policy = retry or RetryPolicy()
 

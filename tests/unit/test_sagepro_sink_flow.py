@@ -244,6 +244,33 @@ async def test_a_batch_asks_once_which_invoices_and_customers_exist(
     assert sage.payments["102"].needs_review  # its invoice was not found
 
 
+async def test_an_id_that_reads_as_a_card_number_is_never_asked_for(
+    sage: FakeSage, paytrace: FakePayTrace
+) -> None:
+    asked: list[str] = []
+    lookups = (sage.customers_by_id, sage.invoices_by_id, sage.get_customer, sage.get_invoice)
+
+    def spying(call: Any) -> Any:
+        async def spy(ids: Any) -> Any:
+            asked.extend([ids] if isinstance(ids, str) else ids)
+            return await call(ids)
+
+        return spy
+
+    for call in lookups:
+        setattr(sage, call.__name__, spying(call))
+    _, flow = build(sage, paytrace)
+    typed = References(
+        erp_invoice_id="card 4111 1111 1111 1111", erp_customer_id="4111111111111111"
+    )
+    await flow.handle([record(payment("101", references=typed))])
+    assert not any("4111" in text for text in asked)
+    assert sage.payments["101"].customer_id == "PAYTRACE-UNMATCHED"
+    assert sage.payments["101"].needs_review and "4111 1111" not in (
+        sage.payments["101"].memo or ""
+    )
+
+
 async def test_what_a_batch_found_missing_is_asked_again_in_the_next(
     sage: FakeSage, paytrace: FakePayTrace
 ) -> None:
