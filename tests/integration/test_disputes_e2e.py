@@ -76,7 +76,9 @@ async def test_disputes_through_every_stage(pipeline: Pipeline, tmp_path: Path) 
 
     async def sales_in() -> bool:
         async with pipeline.sagepro() as sage:
+            # The sale's journal entry follows its payment: both in before the ledger's "before".
             found = [await sage.get_payment(t) for t in (won_id, lost_id)]
+            found += [await sage.get_journal_entry(t) for t in (won_id, lost_id)]
         records = {r["PaymentID__c"] for r in await pipeline.payment_records()}
         return all(found) and {won_id, lost_id} <= records
 
