@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from schemas.payment import TRANSACTION_ID, PaymentStatus, PaymentType, UtcDateTime
+from schemas.payment import BILLING_KEY, TRANSACTION_ID, PaymentStatus, PaymentType, UtcDateTime
 
 
 class RiskInput(BaseModel):
@@ -24,7 +24,7 @@ class RiskInput(BaseModel):
     avs_response: str | None = None
     csc_response: str | None = None
     local_hour: int | None = Field(default=None, ge=0, le=23)
-    billing_key: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+    billing_key: str | None = Field(default=None, pattern=BILLING_KEY)
 
 
 class RiskEvent(BaseModel):
