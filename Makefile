@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration bench clean install prometheus chromium
+.PHONY: demo test test-slow lint typecheck unit integration bench clean install prometheus chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,13 +38,18 @@ chromium:
 # Two pytest processes, each with its own broker; a test module stays in one process (its
 # fixtures are set up once). The integration tests mostly wait on workers and emulators.
 test: $(STAMP) lint typecheck prometheus chromium
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15 -m "not slow"
+
+# The slow tests (minutes to hours: tests/integration/test_backlog_drain.py, sized by
+# PAYSTREAM_SLOW_BACKLOG), kept out of `make test`'s time budget; run before closing issue 15.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m slow -s tests/integration
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -m "not slow" tests/unit
 
 integration: $(STAMP)
-	$(BIN)/python -m pytest -q tests/integration
+	$(BIN)/python -m pytest -q -m "not slow" tests/integration
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
