@@ -16,7 +16,10 @@ commits past one (a property test found it): there we wait too.
 We also note the offsets of a commit under way (``committing``): Faust takes them off its acked
 lists, then flushes the producer before it commits (``Consumer._commit_offsets``), which took
 17 s on the loaded machine. Meanwhile the partition has nothing in progress and its group offset
-has not moved, which is no stall either (issue 15's drains).
+has not moved, which is no stall either (issue 15's drains). Nor is a partition whose record
+at Faust's committed offset is acknowledged: the next commit takes it (acks that came after the
+commit under way took its offsets wait for the one after; a two-worker drain had the watchdog
+seek such a partition, acked=[3] at committed 3, 2026-11-29).
 """
 
 from __future__ import annotations
@@ -107,8 +110,18 @@ def guard_new_offset(original: Callable[[Any, TP], int | None]) -> Callable[[Any
 
 
 def committing(consumer: Any) -> dict[TP, int]:
-    """The offsets of the commit under way, if one is."""
-    return dict(getattr(consumer, _COMMITTING, {}))
+    """Partitions whose group offset is about to move, and to where: those of the commit under
+    way, and those whose record at Faust's committed offset is acknowledged (the next commit
+    takes it)."""
+    moving: dict[TP, int] = {}
+    acked_index: Mapping[TP, set[int]] = getattr(consumer, "_acked_index", {})
+    for tp, offset in list(getattr(consumer, "_committed_offset", {}).items()):
+        head = offset or 0  # Faust keeps a committed 0 as None
+        if head in acked_index.get(tp, ()):
+            moving[tp] = head + 1
+    for tp, offset in getattr(consumer, _COMMITTING, {}).items():
+        moving[tp] = max(offset, moving.get(tp, offset))
+    return moving
 
 
 def note_committing(original: Callable[..., Awaitable[bool]]) -> Callable[..., Awaitable[bool]]:

@@ -36,6 +36,9 @@
 
 7., 8. Seeks made from the wrong thread (aiokafka's fetcher died with a ``KeyError``) and one
    partition's backlog starving every other partition: stream/faust_consumer_thread.py.
+
+9. A failed commit recorded as committed, and the commit guard's memory of a revoked
+   partition: stream/faust_rebalance.py.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from stream import faust_batch_acks, faust_commit_guard, faust_consumer_thread
+from stream import faust_batch_acks, faust_commit_guard, faust_consumer_thread, faust_rebalance
 
 log = logging.getLogger(__name__)
 _APPLIED_MARK = faust_commit_guard.APPLIED_MARK
@@ -188,6 +191,7 @@ def apply() -> None:
         current = getattr(Consumer, name)
         if not getattr(current, _APPLIED_MARK, False):
             setattr(Consumer, name, fix(current))
+    faust_rebalance.apply()  # after fix 6: it wraps ``_commit_offsets`` again
     current = CoordinatorGroupRebalance._send_sync_group_request
     if not getattr(current, _APPLIED_MARK, False):
         CoordinatorGroupRebalance._send_sync_group_request = _rejoin_on_undecodable_assignment(
