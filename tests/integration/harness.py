@@ -151,7 +151,8 @@ class Pipeline:
         return SageProRestClient.from_settings(sandbox.sagepro_settings(self.url("sagepro")))
 
     async def control(self, system: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        async with httpx.AsyncClient(base_url=self.url(system)) as http:
+        # A generous ceiling: with 200,000 records an emulator's control reads take seconds.
+        async with httpx.AsyncClient(base_url=self.url(system), timeout=120) as http:
             if body is None:
                 response = await http.get(f"/_emulator/{path}")
             else:
