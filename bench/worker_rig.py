@@ -50,6 +50,20 @@ LOG_SIGNS = {
 }
 
 
+async def preload_raw(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    """Write raw records to the raw topic, keyed as the poller keys them (transaction id)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=LINGER_MS, max_batch_size=BATCH_BYTES
+    )
+    await producer.start()
+    try:
+        for value, key in zip(values, raw_keys(values), strict=True):
+            await producer.send(topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
 class Emulator:
     """``paystream emulate <system>`` as a process of its own, like the test harness's."""
 
@@ -210,18 +224,7 @@ class Run:
         await ensure_topics(self.kafka, self.rig.bootstrap, self._specs())
 
     async def preload(self, values: list[bytes]) -> None:
-        """Write raw records to the raw topic, keyed as the poller keys them (transaction id)."""
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.rig.bootstrap, linger_ms=LINGER_MS, max_batch_size=BATCH_BYTES
-        )
-        await producer.start()
-        try:
-            topic = self.topic("paytrace_raw")
-            for value, key in zip(values, raw_keys(values), strict=True):
-                await producer.send(topic, value, key=key)
-            await producer.flush()
-        finally:
-            await producer.stop()
+        await preload_raw(self.rig.bootstrap, self.topic("paytrace_raw"), values)
 
     def start_worker(self) -> WorkerProcess:
         index = len(self.workers)

@@ -36,13 +36,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from agents.sagepro_sink import SageProPaymentSink
 from agents.salesforce_sink import SalesforcePaymentSink
 from bench import procstat
 from bench.records import raw_records
-from bench.worker_rig import BATCH_BYTES, LINGER_MS, LOG_SIGNS, raw_keys
+from bench.worker_rig import LOG_SIGNS, preload_raw
 from connectors.base.errors import ConnectorError
 from connectors.sagepro.client import SageProRestClient
 from connectors.salesforce.client import SalesforceClient
@@ -107,21 +106,6 @@ class Expected:
         if system == "salesforce":
             return sum(self.salesforce.values()) - sum(1 for t in lost if t in self.salesforce)
         return sum(self.sagepro.values()) - sum(self.sagepro_postings[t] for t in lost)
-
-
-async def preload(pipeline: Pipeline, values: list[bytes]) -> None:
-    """The raw topic, keyed as the poller keys it (the transaction id), as bench preloads."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=pipeline.bootstrap, linger_ms=LINGER_MS, max_batch_size=BATCH_BYTES
-    )
-    await producer.start()
-    try:
-        topic = pipeline.topic("paytrace_raw")
-        for value, key in zip(values, raw_keys(values), strict=True):
-            await producer.send(topic, value, key=key)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 @dataclass
@@ -291,7 +275,7 @@ async def test_backlog_drained_by_two_workers_one_killed_midway(pipeline: Pipeli
     specs = topic_specs(pipeline.kafka, WorkerSettings(app_id=pipeline.name))
     # Created up front: Faust would make a missing one with 1 partition.
     await ensure_topics(pipeline.kafka, pipeline.bootstrap, specs)
-    await preload(pipeline, values)
+    await preload_raw(pipeline.bootstrap, pipeline.topic("paytrace_raw"), values)
     del values
 
     salesforce = SalesforceClient.from_settings(
