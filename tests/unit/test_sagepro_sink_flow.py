@@ -146,6 +146,15 @@ def record(value: Payment | bytes, offset: int = 0, **kwargs: Any) -> Any:
     return flow_fakes.incoming(value, key=key, topic="payments", offset=offset, **kwargs)
 
 
+def invoice(invoice_id: str, customer_id: str, total: str) -> Invoice:
+    return Invoice(
+        invoice_id=invoice_id,
+        customer_id=customer_id,
+        invoice_date=datetime(2024, 7, 1).date(),
+        total_amount=Decimal(total),
+    )
+
+
 @pytest.fixture
 def sage() -> FakeSage:
     return FakeSage()
@@ -198,12 +207,7 @@ async def test_a_payment_replayed_for_salesforce_only_is_not_posted(
 async def test_an_invoice_payment_posts_to_the_invoice_customer(
     sage: FakeSage, paytrace: FakePayTrace
 ) -> None:
-    sage.invoices["INV-1"] = Invoice(
-        invoice_id="INV-1",
-        customer_id="C-7",
-        invoice_date=datetime(2024, 7, 1).date(),
-        total_amount=Decimal("50.00"),
-    )
+    sage.invoices["INV-1"] = invoice("INV-1", "C-7", "50.00")
     _, flow = build(sage, paytrace)
     await flow.handle([record(payment("101", references=References(erp_invoice_id="INV-1")))])
     assert sage.payments["101"].customer_id == "C-7"
@@ -226,12 +230,7 @@ async def test_a_batch_asks_once_which_invoices_and_customers_exist(
     sage: FakeSage, paytrace: FakePayTrace
 ) -> None:
     sage.customers["C-1"] = Customer(customer_id="C-1", name="On file")
-    sage.invoices["INV-2"] = Invoice(
-        invoice_id="INV-2",
-        customer_id="C-1",
-        invoice_date=datetime(2024, 7, 1).date(),
-        total_amount=Decimal("500.00"),
-    )
+    sage.invoices["INV-2"] = invoice("INV-2", "C-1", "500.00")
     _, flow = build(sage, paytrace)
     refs = [References(erp_invoice_id=f"INV-{n}", erp_customer_id=f"C-{n}") for n in range(1, 6)]
     await flow.handle([record(payment(str(100 + n), references=refs[n])) for n in range(5)])
@@ -277,12 +276,7 @@ async def test_what_a_batch_found_missing_is_asked_again_in_the_next(
     _, flow = build(sage, paytrace)
     late = References(erp_invoice_id="INV-9")
     await flow.handle([record(payment("101", references=late))])
-    sage.invoices["INV-9"] = Invoice(
-        invoice_id="INV-9",
-        customer_id="C-7",
-        invoice_date=datetime(2024, 7, 1).date(),
-        total_amount=Decimal("50.00"),
-    )
+    sage.invoices["INV-9"] = invoice("INV-9", "C-7", "50.00")
     await flow.handle([record(payment("102", references=late), offset=1)])
     assert sage.payments["101"].invoice_id is None
     assert sage.payments["102"].invoice_id == "INV-9"  # created since: no stale "missing"
