@@ -131,3 +131,53 @@ async def test_each_look_is_reported_to_liveness() -> None:
     await dog.check()  # ...but it did not move: the worker gives up on it
     reason = live.give_up()
     assert reason is not None and "t.payments-0" in reason
+
+
+@dataclass(frozen=True)
+class Queued:
+    """An event in an agent's channel queue, with the member Faust's Event has."""
+
+    message: Any
+
+
+def channel_with(*messages: Any) -> Any:
+    # Faust's channels keep their FlowControlQueue in ``_queue``, an asyncio.Queue (``_queue``).
+    return SimpleNamespace(_queue=SimpleNamespace(_queue=[Queued(m) for m in messages]))
+
+
+async def test_records_queued_behind_a_held_batch_are_not_a_stall() -> None:
+    # The sink holds a batch of TP1's records; TP0's records wait in its channel's queue,
+    # handed on by the consumer but not yet taken by the stream: not tracked, not acked.
+    stuck = {TP0: (5, 9), TP1: (2, 3)}
+    dog, consumer = watchdog([stuck, stuck, stuck])
+    consumer._unacked_messages.add(held(TP1, 2))
+    dog.app.topics = [channel_with(), channel_with(held(TP0, 6), held(TP0, 5))]  # type: ignore[assignment]
+    assert dog.waiting() == {TP0: 5}
+    assert await dog.check() == []
+    assert await dog.check() == []
+    dog.app.topics = [channel_with()]  # type: ignore[assignment]  # taken and lost: a stall
+    assert await dog.check() == [TP0]
+
+
+class SlowOffsets(Offsets):
+    """The broker's answer reflects the group as it was when the ask began; a commit ends
+    while the ask is under way."""
+
+    def __init__(self, rounds: list[dict[TopicPartition, tuple[int, int]]], consumer: Any) -> None:
+        super().__init__(rounds)
+        self.consumer = consumer
+
+    async def positions(self, partitions: list[TopicPartition]) -> dict[Any, tuple[int, int]]:
+        answer = await super().positions(partitions)
+        self.consumer._committed_offset[TP(TP0.topic, 0)] += 3
+        return answer
+
+
+async def test_a_commit_that_ends_during_the_ask_is_not_a_stall() -> None:
+    stuck = {TP0: (5, 9), TP1: (3, 3)}
+    dog, consumer = watchdog([])
+    consumer._committed_offset = {TP(TP0.topic, 0): 5}  # type: ignore[attr-defined]
+    dog.offsets = SlowOffsets([stuck, stuck], consumer)  # type: ignore[assignment]
+    assert await dog.check() == []
+    assert await dog.check() == []
+    assert consumer.seeks == []
