@@ -118,7 +118,12 @@ async def test_cookies_a_server_sets_go_back_as_httpx_sends_them(echo: str) -> N
 async def test_a_new_base_url_is_followed(echo: str) -> None:
     # Salesforce sets base_url to the instance URL its login answers.
     seen: list[httpx.URL] = []
-    transport = httpx.MockTransport(lambda request: seen.append(request.url) or httpx.Response(204))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return httpx.Response(204)
+
+    transport = httpx.MockTransport(answer)
     async with Client("http://login.invalid", retry=ONCE, transport=transport) as ours:
         await ours.request("GET", "/a")
         ours.http.base_url = httpx.URL("http://instance.invalid/sub")
@@ -226,7 +231,10 @@ segments = st.text(st.characters(categories=["L", "N", "P", "S", "Zs"]), min_siz
 values = st.text(st.characters(categories=["L", "N", "P", "S", "Zs"]), max_size=20)
 
 
-async def _request_lines(path: str, params: list[tuple[str, str]]) -> list[bytes]:
+Params = list[tuple[str, str | int | float | bool | None]]  # what httpx's params= accepts
+
+
+async def _request_lines(path: str, params: Params) -> list[bytes]:
     raw = Raw()
     server, base = await start_raw(raw)
     async with server:
@@ -245,7 +253,7 @@ async def _request_lines(path: str, params: list[tuple[str, str]]) -> list[bytes
     params=st.lists(st.tuples(st.sampled_from(["InvoiceID", "q", "é"]), values), max_size=4),
 )
 def test_paths_and_queries_go_out_as_httpx_sends_them(
-    slash: bool, segment: str, params: list[tuple[str, str]]
+    slash: bool, segment: str, params: Params
 ) -> None:
     path = ("/" if slash else "") + "api/" + segment
     try:
