@@ -10,10 +10,20 @@ from stream import (
     fetch_long_poll,
     group_offsets,
     health,
+    sqlite_store,
     stall_watchdog,
 )
 from stream.kafka import faust_credentials
 from stream.settings import KafkaSettings, WorkerSettings
+
+
+def table_store(worker: WorkerSettings) -> str:
+    """The configured table store, except under exactly_once: a local file may keep rows of a
+    transaction that was then aborted (a crash between the write and the commit), which a
+    store rebuilt from the read_committed changelog on every start cannot."""
+    if worker.processing_guarantee == "exactly_once":
+        return "memory"
+    return worker.table_store
 
 
 def create_app(
@@ -23,14 +33,18 @@ def create_app(
     ``app_id`` (the consumer group) defaults to the worker's; a lane worker has its own
     (``stream.topology.group_id``)."""
     faust_fixes.apply()
+    sqlite_store.register()
     fetch_long_poll.apply(kafka.idle_fetch_wait_seconds)
     app = faust.App(
         app_id or worker.app_id,
         broker=f"kafka://{bootstrap}",
         broker_credentials=faust_credentials(kafka),
         processing_guarantee=worker.processing_guarantee,
-        # Tables live in memory and are rebuilt from their changelog topics on start.
-        store="memory://",
+        # sqlite (default): tables live in one SQLite file per table under the data dir, with a
+        # bounded page cache, and a restart replays only the changelog tail after the offsets
+        # persisted with them (stream/sqlite_store.py). memory: every key in the heap, the
+        # whole changelog replayed on start (~640 bytes a key of the dedupe table).
+        store=f"{table_store(worker)}://",
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
         # Every topic is created by us with the right partition count (stream/topics.py);

@@ -67,6 +67,9 @@ class WorkerSettings(FileBackedSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     data_dir: Path = Path(".paystream/worker")
+    # Where Faust tables live (stream/app.py): "sqlite" on disk under data_dir, memory bounded
+    # by a page cache; "memory" in the heap, rebuilt from the changelogs on every start.
+    table_store: Literal["sqlite", "memory"] = "sqlite"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     mapping_file: Path | None = None
     sink_batch_size: int = Field(default=200, ge=1, le=200)
