@@ -87,9 +87,9 @@ class SqliteStore(SerializedStore[Any, Any]):
         # whatever its partition (the memory store keeps such keys too).
         self._epoch = time.time_ns()
         # The producer's partitioner, as Faust's aiokafka driver picks it.
-        self._partitioner: Callable[..., int] = (
-            self.app.conf.producer_partitioner or DefaultPartitioner()
-        )
+        # (read through Any: Faust's stub types the setting as an unbound method)
+        conf: Any = self.app.conf
+        self._partitioner: Callable[..., int] = conf.producer_partitioner or DefaultPartitioner()
         self.replayed = 0  # changelog records applied since the last recovery completed
         self.partition_disagreements = 0  # current event's partition != the partitioner's
 
