@@ -24,6 +24,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import sqlite3
 import time
@@ -164,9 +165,12 @@ class SqliteStore(SerializedStore[Any, Any]):
 
     # -- partitions and visibility -------------------------------------------------------
 
-    def _n_partitions(self) -> int:
+    @functools.cached_property
+    def _every_partition(self) -> list[int]:
+        # The changelog's partition count is fixed for the store's life: built once, not per
+        # write (this is on the normalizer's per-payment path).
         partitions = self.table.changelog_topic.partitions or self.app.conf.topic_partitions
-        return int(partitions)
+        return list(range(int(partitions)))
 
     def partition_for(self, key: bytes) -> int:
         """The changelog partition a live write of ``key`` goes to."""
@@ -175,7 +179,7 @@ class SqliteStore(SerializedStore[Any, Any]):
             # Faust sends the changelog record to the event's partition.
             return int(event.message.partition)
         # use_partitioner (or no event): the producer's partitioner picks the partition.
-        every = list(range(self._n_partitions()))
+        every = self._every_partition
         partition = int(self._partitioner(key, every, every))
         if event is not None and event.message.partition != partition:
             self.partition_disagreements += 1
