@@ -74,6 +74,9 @@ class WorkerSettings(FileBackedSettings):
     mapping_file: Path | None = None
     sink_batch_size: int = Field(default=200, ge=1, le=200)
     sink_batch_seconds: float = Field(default=1.0, gt=0)
+    # The batch window of the stream stages (the normalizer, the keyers): they make no API
+    # call per record, so a short window costs little and every payment pays it once.
+    stream_batch_seconds: float = Field(default=0.05, gt=0)
     poll_interval_seconds: float = Field(default=5.0, gt=0)
     poll_overlap_seconds: float = Field(default=120.0, ge=0)
     # The PayTrace poll's adaptive interval (agents/paytrace_sweep.py): the export filters by

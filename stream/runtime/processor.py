@@ -46,7 +46,7 @@ class StreamProcessor(ConsumingFlow[M]):
 
     @property
     def batch_seconds(self) -> float:
-        return 0.2
+        return self.ctx.worker.stream_batch_seconds
 
     async def process(self, record: Incoming, value: M) -> Sequence[Emit]:
         """The outputs of one record; raise ``Rejected``/``Ignored`` to say why there are none."""
