@@ -9,6 +9,11 @@ read back by a second consumer; no empty-fetch hold), latency = read-back time m
 time. Both sides live for the whole repetition; the idle one has its partitions paused; the
 order of the sides alternates per step and repetition.
 
+Each worker step also splits its latency at the ``payments`` topic: raw send to the
+normalizer's output record (its Kafka CreateTime, set by the worker's producer) and from there
+to ``CreatedDate`` (the Salesforce sink's window and call), ``normalized_*`` and ``sunk_*`` in
+the notes: which batch window a payment waits in.
+
 A rate is *held* when every record arrived and the latency trend over the step (least-squares
 slope of latency over send time) is at most ``HELD_SLOPE`` (lag growing by less than 50 ms
 per second: the pipeline keeps at least ~95 % of the offered pace) or adds up to at most
@@ -42,6 +47,19 @@ Step = dict[str, float]
 
 def _created(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+
+
+def split(sent: dict[str, float], normalized: dict[str, float], arrived: dict[str, float]) -> Step:
+    """p50/p99 ms of each part of the worker's latency, cut at the payments record."""
+    parts = {
+        "normalized": [normalized[k] - sent[k] for k in sent if k in normalized],
+        "sunk": [arrived[k] - normalized[k] for k in arrived if k in normalized],
+    }
+    return {
+        f"{name}_{q}_ms": procstat.percentile(values, q) * 1000 if values else float("nan")
+        for name, values in parts.items()
+        for q in (50, 99)
+    }
 
 
 def summarise(sent: dict[str, float], arrived: dict[str, float]) -> Step:
@@ -84,8 +102,31 @@ class WorkerSide:
     def __init__(self, run: Run, producer: AIOKafkaProducer) -> None:
         self.run = run
         self.producer = producer
+        # The normalizer's output, read as it comes: each payment's CreateTime, by key.
+        self.payments = AIOKafkaConsumer(
+            run.topic("payments"),
+            bootstrap_servers=run.rig.bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        self.normalized: dict[str, float] = {}
+        self.reader: asyncio.Task[None] | None = None
+
+    async def _read_payments(self) -> None:
+        while True:
+            for messages in (await self.payments.getmany(timeout_ms=200)).values():
+                for m in messages:
+                    self.normalized[(m.key or b"").decode()] = m.timestamp / 1000
+
+    async def stop(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+            await asyncio.gather(self.reader, return_exceptions=True)
+        await self.payments.stop()
 
     async def start(self, warm: list[bytes]) -> None:
+        await self.payments.start()
+        self.reader = asyncio.create_task(self._read_payments())
         self.run.start_worker()
         await wait_for(self.run.healthy, "worker healthy", 180)
         await self.step(warm, 10.0)  # connections, tokens and caches warm before timing
@@ -107,7 +148,15 @@ class WorkerSide:
             await wait_for(sunk, "payments in Salesforce", 60 + 3 * len(values) / rate, every=1.0)
         except TimeoutError:
             pass  # not held: summarise what arrived
-        return summarise(sent, arrived)
+
+        async def read() -> bool:
+            return all(k in self.normalized for k in arrived)
+
+        try:  # what reached Salesforce went through payments: it is there to be read
+            await wait_for(read, "payments records read back", 60)
+        except TimeoutError:
+            pass
+        return {**summarise(sent, arrived), **split(sent, self.normalized, arrived)}
 
 
 class PassthroughSide:
@@ -214,6 +263,7 @@ async def run_worker_latency(
                             steps[rate].append(await side.step(values, rate))
                 finally:
                     await passthrough.stop()
+                    await worker.stop()
                     await producer.stop()
     metrics = []
     for rate in rates:

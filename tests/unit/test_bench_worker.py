@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bench import procstat, worker_suite
 from bench.worker_drain import Progress
-from bench.worker_latency import HELD_SLOPE, summarise
+from bench.worker_latency import HELD_SLOPE, split, summarise
 
 # A real /proc/<pid>/stat line, with a command name holding a space and a parenthesis.
 STAT = (
@@ -102,6 +102,19 @@ def test_latency_summary_held_and_not_held() -> None:
     assert tilted["slope"] > HELD_SLOPE and tilted["held"] == 1.0
     missing = dict(list(steady.items())[:-1])
     assert summarise(sent, missing)["held"] == 0.0
+
+
+def test_latency_split_at_the_payments_record() -> None:
+    sent = {str(i): 100.0 + i for i in range(100)}
+    normalized = {k: t + 0.05 for k, t in sent.items()}
+    arrived = {k: t + 0.5 for k, t in normalized.items()}
+    del normalized["7"]  # not read back: left out of both parts, not counted as zero
+    parts = split(sent, normalized, arrived)
+    assert parts["normalized_50_ms"] == pytest.approx(50)
+    assert parts["normalized_99_ms"] == pytest.approx(50)
+    assert parts["sunk_50_ms"] == pytest.approx(500)
+    assert parts["sunk_99_ms"] == pytest.approx(500)
+    assert split(sent, {}, arrived)["sunk_50_ms"] != split(sent, {}, arrived)["sunk_50_ms"]  # nan
 
 
 def test_progress_rate_leaves_start_up_out() -> None:
