@@ -69,7 +69,7 @@ class PaymentRiskScorer(StreamProcessor[Any]):
 
     @property
     def batch_seconds(self) -> float:
-        # Longer than a stream's 0.2 s: each batch writes every touched partition's detector
+        # Longer than a stream stage's window: each batch writes every touched partition's detector
         # snapshot (~5 KB) and its customers, and the action sink waits 5 s for its own
         # batches anyway, so fuller batches cost no visible latency.
         return 1.0

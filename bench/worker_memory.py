@@ -12,6 +12,9 @@ After each chunk the rig therefore deletes (Kafka DeleteRecords) the raw records
 committed and the payments the held sinks hold back from reading (their partitions stay paused
 on a full buffer for the whole run); the table's changelog is kept. What the worker holds is
 unchanged. Notes carry the broker's RSS and data dir size and the records deleted.
+
+The first keys go in small chunks, payments kept (``warm_up``): a held sink's full queue must
+stop the payments partitions before a big chunk can overfill it and stall the whole worker.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from bench.result import BenchResult, Metric
 from bench.worker_cpu import HELD_ENV, HOLD_SECONDS, SINK_SYSTEMS
 from bench.worker_rig import Rig, Run, wait_for
 from stream.group_offsets import GroupOffsets
+from stream.settings import WorkerSettings
 from stream.topology import flow_named
 
 NAME = "worker_memory"
@@ -39,21 +43,38 @@ SETTLE_SECONDS = 3.0
 FLOW = flow_named(PaymentNormalizer)
 MIB = 1024 * 1024
 TRIM_STEP_SECONDS = 120
+# A held sink takes one batch, then nothing: later payments wait in its Faust queue
+# (stream_buffer_maxsize). Once the queue is past size/1.25 (mode's FlowControlQueue) Faust
+# stops fetching each payments partition at its next delivery there, but still hands on the
+# rest of the batch it holds (up to 500 records). Should the queue reach its size, Faust's
+# conductor waits for room that never comes, and its one delivery loop stops every agent,
+# the normalizer too. A hung run (2026-11-29, 5,000-record chunks): both sinks had taken 44
+# and queued 4,096, the risk keyer had 4,142, and the drain loop waited in `_handle_full` on
+# a payment; one 12,000-record chunk with no trimming at all hung the same way. So until
+# twice the queue size is fed, chunks are a sixteenth of it (about two chunks of payments
+# unread at a time: under the fifth left) and no payment is deleted, so each reaches the
+# queues and every payments partition stops before a big chunk comes.
+WARM_UP_QUEUES = 2
+WARM_UP_CHUNK_PART = 16
 
 
 def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-async def trim(run: Run) -> int:
-    """Deletes the raw records the group committed and every payment (see the docstring);
-    returns the records deleted from the two topics since the run began."""
+def warm_up(run: Run) -> tuple[int, int]:
+    """Keys fed in small chunks, and their chunk size (see ``WARM_UP_QUEUES``)."""
+    queue = WorkerSettings(app_id=run.name).stream_buffer_maxsize
+    return WARM_UP_QUEUES * queue, max(1, queue // WARM_UP_CHUNK_PART)
+
+
+async def trim(run: Run, trim_payments: bool = True) -> int:
+    """Deletes the raw records the group committed and, with ``trim_payments``, every payment
+    (see the docstring); returns the records deleted from the two topics since the run began."""
     offsets = GroupOffsets(run.kafka, run.rig.bootstrap, run.name)
     admin = AIOKafkaAdminClient(bootstrap_servers=run.rig.bootstrap)
-    # Two runs (both with PAYSTREAM_TABLE_STORE=memory, of six on 2026-11-29) sat between the
-    # first chunk and the second for over 16 minutes: the second never reached the raw topic,
-    # whether stuck in trimming or in producing is not known. Both now fail the benchmark,
-    # named, past a ceiling instead of hanging it.
+    # Runs that sat between the first chunk and the second were the overfilled queue (see
+    # ``WARM_UP_QUEUES``), not this; a step past its ceiling still fails the run, named.
     step = "admin start"
     try:
         async with asyncio.timeout(TRIM_STEP_SECONDS):
@@ -65,7 +86,8 @@ async def trim(run: Run) -> int:
         async with asyncio.timeout(TRIM_STEP_SECONDS):
             positions = await offsets.positions(raw + payments)
         upto = {tp: committed for tp, (committed, _) in positions.items() if tp in raw}
-        upto.update({tp: end for tp, (_, end) in positions.items() if tp in payments})
+        if trim_payments:
+            upto.update({tp: end for tp, (_, end) in positions.items() if tp in payments})
         upto = {tp: o for tp, o in upto.items() if o > 0}
         if upto:
             step = "delete records"
@@ -82,21 +104,27 @@ async def trim(run: Run) -> int:
         await offsets.aclose()
 
 
-async def feed(run: Run, first: int, count: int, done_before: float) -> None:
-    for start in range(0, count, CHUNK):
-        size = min(CHUNK, count - start)
+async def feed(run: Run, first: int, count: int, done_before: int) -> None:
+    warm_keys, warm_chunk = warm_up(run)
+    start = 0
+    while start < count:
+        warm = done_before + start < warm_keys
+        size = min(warm_chunk if warm else CHUNK, count - start)
         try:
             async with asyncio.timeout(TRIM_STEP_SECONDS + size / 100):
                 await run.preload(raw_records(size, first_index=first + start))
         except TimeoutError:
             raise TimeoutError(f"producing {size} raw records did not finish") from None
-        target = done_before + start + size
+        start += size
+        target = done_before + start
 
         async def caught_up(target: float = target) -> bool:
             return await run.done(FLOW) >= target
 
-        await wait_for(caught_up, f"{target:.0f} keys through the normalizer", 300 + size, 1.0)
-        await trim(run)
+        what = f"{target:.0f} keys through the normalizer"
+        await wait_for(caught_up, what, 300 + size, 0.25 if warm else 1.0)
+        if not warm:  # the warm-up's payments must reach the queues: none deleted before
+            await trim(run)
 
 
 async def run_worker_memory(
@@ -126,7 +154,7 @@ async def run_worker_memory(
                     assert rig.broker.pid is not None
                     broker_rss[keys].append(procstat.rss_bytes(rig.broker.pid) / MIB)
                     data_dir[keys].append(dir_bytes(rig.broker.data_dir) / MIB)
-                    deleted[keys].append(await trim(run))
+                    deleted[keys].append(await trim(run, keys >= warm_up(run)[0]))
     metrics = [
         Metric.of_runs(f"rss@{k}", f"RSS MiB at {k:,} keys", rss[k], idle, higher_is_better=False)
         for k in points
