@@ -73,7 +73,10 @@ class WorkerSettings(FileBackedSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     mapping_file: Path | None = None
     sink_batch_size: int = Field(default=200, ge=1, le=200)
-    sink_batch_seconds: float = Field(default=1.0, gt=0)
+    # A sink's batch window: most of a payment's latency at a steady rate. 0.5 s keeps the p99
+    # from raw record to Payment__c under 1 s at 200 payments/s; calls then carry about
+    # rate x 0.5 records (a backlog fills them to 200 whatever the window).
+    sink_batch_seconds: float = Field(default=0.5, gt=0)
     # The batch window of the stream stages (the normalizer, the keyers): they make no API
     # call per record, so a short window costs little and every payment pays it once.
     stream_batch_seconds: float = Field(default=0.05, gt=0)

@@ -1,7 +1,7 @@
 """Fuller batches for a collection writer while the Salesforce API budget is tight.
 
-Faust's ``take_events`` hands a sink what arrived within the batch window (one second by
-default), so a trickle of payments costs one sObject Collections call per second. While the
+Faust's ``take_events`` hands a sink what arrived within the batch window (half a second by
+default), so a trickle of payments costs two sObject Collections calls a second. While the
 budget is tight (runtime/api_budget.py) a ``BudgetRole.FILL`` sink keeps its batches instead:
 each record's message gets one more reference (``Message.incref``), so ``take_events``' own ack
 leaves it uncommitted, and the records are written once 200 are together or the oldest has
