@@ -37,18 +37,19 @@ FetchRequest = Callable[..., Coroutine[Any, Any, bool]]
 
 def _hold_empty_fetches(proc_fetch_request: FetchRequest, idle_wait: float) -> FetchRequest:
     @functools.wraps(proc_fetch_request)
-    async def proc_fetch_request_held(self: Any, *args: Any, **kwargs: Any) -> bool:
+    async def proc_fetch_request_held(
+        self: Any, assignment: Any, node_id: Any, request: Any
+    ) -> bool:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        brought_records = await proc_fetch_request(self, *args, **kwargs)
+        brought_records = await proc_fetch_request(self, assignment, node_id, request)
         streaks: dict[Any, int] = self.__dict__.setdefault(_STREAKS, {})
-        node = args[1] if len(args) > 1 else kwargs.get("node_id")
         # aiokafka returns True when it buffered records (or an error the reader must see):
         # those wake the reader at once and are never held.
         if brought_records:
-            streaks.pop(node, None)
+            streaks.pop(node_id, None)
         elif idle_wait > 0:
-            streak = streaks[node] = streaks.get(node, 0) + 1
+            streak = streaks[node_id] = streaks.get(node_id, 0) + 1
             hold = min(idle_wait, FIRST_HOLD_SECONDS * 2 ** min(streak - 1, 30))
             remaining = hold - (loop.time() - started)
             if remaining > 0:

@@ -73,9 +73,9 @@ class WorkerSettings(FileBackedSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     mapping_file: Path | None = None
     sink_batch_size: int = Field(default=200, ge=1, le=200)
-    # A sink's batch window: most of a payment's latency at a steady rate. 0.5 s keeps the p99
-    # from raw record to Payment__c under 1 s at 200 payments/s; calls then carry about
-    # rate x 0.5 records (a backlog fills them to 200 whatever the window).
+    # A sink's batch window: most of a payment's latency at a steady rate (bench/README.md,
+    # "Latency and batch windows": 0.5 s took a third off the p50 of 1 s). Calls then carry
+    # about rate x 0.5 records; a backlog fills them to 200 whatever the window.
     sink_batch_seconds: float = Field(default=0.5, gt=0)
     # The batch window of the stream stages (the normalizer, the keyers): they make no API
     # call per record, so a short window costs little and every payment pays it once.
